@@ -1,0 +1,213 @@
+//! [`LeakyReluLayer`] and the scalar [`leaky_relu`]: `x` if `x > 0`, else `slope·x`.
+
+use super::{AtZero, Mask, Rectifier, Rule};
+use crate::{LayerError, Result};
+
+/// The Leaky ReLU rule: `slope·x` on the inactive side, always (as in
+/// PyTorch), so a NaN input is inactive and gives NaN, and with slope 0 an
+/// input of `-inf` gives NaN (`0·∞`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Leaky {
+    slope: f64,
+    threshold: f64,
+}
+
+impl Rule for Leaky {
+    const LAYER: &'static str = "LeakyReluLayer";
+
+    fn is_active(self, x: f64) -> bool {
+        x > self.threshold
+    }
+
+    fn output(self, x: f64) -> f64 {
+        if self.is_active(x) {
+            x
+        } else {
+            self.slope * x
+        }
+    }
+
+    fn inactive_grad(self, g: f64) -> f64 {
+        self.slope * g
+    }
+}
+
+/// Leaky ReLU of one value: `x` if `x > 0`, else `negative_slope·x`.
+///
+/// The tutorial's `leaky_relu` with its 0.01 as a parameter. NaN gives NaN.
+/// The slope is not validated here (a NaN slope gives NaN for every
+/// non-positive `x`); [`LeakyReluLayer::new`] validates it.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::leaky_relu;
+///
+/// assert_eq!(leaky_relu(15.0, 0.01), 15.0);
+/// assert_eq!(leaky_relu(-20.0, 0.01), -0.2);
+/// assert_eq!(leaky_relu(f64::NEG_INFINITY, 0.01), f64::NEG_INFINITY);
+/// assert!(leaky_relu(f64::NAN, 0.01).is_nan());
+/// ```
+pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
+    leaky(negative_slope, AtZero::Inactive).output(x)
+}
+
+/// d(Leaky ReLU)/dx at `x`: 1 for `x > 0`, `negative_slope` otherwise,
+/// including `±0.0` ([`AtZero::Inactive`], as in PyTorch) and NaN.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::leaky_relu_grad;
+///
+/// assert_eq!(leaky_relu_grad(1.0, 0.01), 1.0);
+/// assert_eq!(leaky_relu_grad(-10.0, 0.01), 0.01);
+/// assert_eq!(leaky_relu_grad(0.0, 0.01), 0.01);
+/// ```
+pub fn leaky_relu_grad(x: f64, negative_slope: f64) -> f64 {
+    let rule = leaky(negative_slope, AtZero::Inactive);
+    if rule.is_active(x) {
+        1.0
+    } else {
+        rule.inactive_grad(1.0)
+    }
+}
+
+fn leaky(slope: f64, side: AtZero) -> Leaky {
+    Leaky {
+        slope,
+        threshold: side.threshold(),
+    }
+}
+
+/// Leaky rectified linear unit, `y = x` if `x > 0`, else `negative_slope·x`,
+/// as a layer (Maas et al. 2013).
+///
+/// Unlike ReLU its inactive side still passes `negative_slope·g`, so a unit
+/// pushed far negative keeps learning. `forward` caches a one-bit-per-element
+/// [`Mask`]; PyTorch caches the whole input instead.
+///
+/// | input x | output | gradient |
+/// | --- | --- | --- |
+/// | `x > 0`, `+inf` | `x` | `g` |
+/// | `x < 0`, `-inf` | `slope·x` | `slope·g` |
+/// | `±0.0` | `slope·x` (`x` with [`AtZero::Active`]) | `slope·g` (`g` with [`AtZero::Active`]) |
+/// | NaN | NaN | `slope·g` |
+///
+/// # Shapes
+///
+/// - input: `(batch, features)`, any layout (standard, transposed, sliced)
+/// - output: same as input, standard layout
+/// - grad_output and grad_input: same as the last forward's input
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, Layer, LeakyReluLayer};
+///
+/// let mut leaky = LeakyReluLayer::new(0.1)?;
+/// assert_eq!(leaky.forward(&array![[-10.0, 0.0, 2.0]])?, array![[-1.0, 0.0, 2.0]]);
+/// assert_eq!(leaky.backward(&array![[1.0, 2.0, 3.0]])?, array![[0.1, 0.2, 3.0]]);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LeakyReluLayer {
+    inner: Rectifier<Leaky>,
+}
+
+impl LeakyReluLayer {
+    /// A Leaky ReLU layer with the given slope for `x <= 0`.
+    ///
+    /// Any finite slope works, including 0, negative slopes and slopes above
+    /// 1. With slope 0 it is ReLU except at `-inf` (NaN, as in PyTorch) and
+    /// in the sign of zero outputs; use [`ReluLayer`](crate::ReluLayer) for
+    /// the exact ReLU.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] naming the value if `negative_slope`
+    /// is NaN or infinite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{LayerError, LeakyReluLayer};
+    ///
+    /// assert_eq!(LeakyReluLayer::new(0.2)?.negative_slope(), 0.2);
+    /// let err = LeakyReluLayer::new(f64::NAN).unwrap_err();
+    /// assert!(matches!(err, LayerError::InvalidParameter { .. }));
+    /// assert!(err.to_string().contains("NaN"));
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn new(negative_slope: f64) -> Result<Self> {
+        if !negative_slope.is_finite() {
+            return Err(LayerError::InvalidParameter {
+                layer: Leaky::LAYER,
+                name: "negative_slope",
+                value: negative_slope,
+                reason: "must be finite",
+            });
+        }
+        Ok(LeakyReluLayer {
+            inner: Rectifier::new(leaky(negative_slope, AtZero::Inactive)),
+        })
+    }
+
+    /// The slope applied to inputs on the inactive side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::LeakyReluLayer;
+    ///
+    /// assert_eq!(LeakyReluLayer::default().negative_slope(), 0.01);
+    /// ```
+    pub fn negative_slope(&self) -> f64 {
+        self.inner.rule.slope
+    }
+
+    /// The same layer with `±0.0` inputs counted on the given side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, AtZero, Layer, LeakyReluLayer};
+    ///
+    /// let mut leaky = LeakyReluLayer::default().at_zero(AtZero::Active);
+    /// let y = leaky.forward(&array![[-0.0]])?;
+    /// assert!(y[[0, 0]].is_sign_negative()); // the input itself, not slope·x
+    /// assert_eq!(leaky.backward(&array![[3.0]])?, array![[3.0]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn at_zero(mut self, side: AtZero) -> Self {
+        self.inner.rule.threshold = side.threshold();
+        self
+    }
+
+    /// The mask cached by the last forward; `None` before any forward.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, LeakyReluLayer};
+    ///
+    /// let mut leaky = LeakyReluLayer::default();
+    /// leaky.forward(&array![[-1.0, 1.0]])?;
+    /// assert_eq!(leaky.mask().unwrap().to_array(), array![[false, true]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn mask(&self) -> Option<&Mask> {
+        self.inner.mask()
+    }
+}
+
+impl Default for LeakyReluLayer {
+    /// Slope 0.01, as in Maas et al. (2013) and PyTorch.
+    fn default() -> Self {
+        LeakyReluLayer {
+            inner: Rectifier::new(leaky(0.01, AtZero::Inactive)),
+        }
+    }
+}
+
+super::delegate_layer!(LeakyReluLayer);

@@ -1,0 +1,162 @@
+//! [`Mask`]: which inputs of the last forward pass were on the active side.
+
+use ndarray::{Array1, Array2};
+
+use super::WORD;
+
+/// Which inputs of a rectifier's last forward pass were on the active side,
+/// one bit per element (64 times smaller than caching the input).
+///
+/// "Active" means the gradient passes unchanged: `x > 0`, plus `±0.0` under
+/// [`AtZero::Active`](crate::AtZero::Active). A NaN input is active for
+/// [`ReluLayer`](crate::ReluLayer) (its gradient passes, as in PyTorch) and
+/// inactive for [`LeakyReluLayer`](crate::LeakyReluLayer) (its gradient is
+/// scaled by the slope, as in PyTorch).
+///
+/// Indices are logical (row, column), whatever the input's memory layout.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, Layer, ReluLayer};
+///
+/// let mut relu = ReluLayer::new();
+/// relu.forward(&array![[1.0, -1.0, 0.0], [2.0, 3.0, -4.0]])?;
+/// let mask = relu.mask().expect("forward ran");
+/// assert_eq!(mask.shape(), (2, 3));
+/// assert_eq!(mask.get(0, 0), Some(true));
+/// assert_eq!(mask.get(0, 2), Some(false)); // exactly 0.0 is inactive by default
+/// assert_eq!(mask.get(2, 0), None); // out of bounds
+/// assert_eq!(mask.count_active(), 3);
+/// assert_eq!(mask.active_per_column(), array![2, 1, 0]);
+/// assert_eq!(mask.to_array(), array![[true, false, false], [true, true, false]]);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mask {
+    rows: usize,
+    cols: usize,
+    /// Element `r * cols + c` at bit `i % 64` of word `i / 64`; bits past the
+    /// last element are zero.
+    words: Vec<u64>,
+}
+
+impl Mask {
+    /// `(rows, columns)` of the input it was recorded from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::Array2, Layer, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new();
+    /// relu.forward(&Array2::zeros((4, 7)))?;
+    /// assert_eq!(relu.mask().unwrap().shape(), (4, 7));
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Whether element `(row, col)` was active; `None` if out of bounds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, LeakyReluLayer};
+    ///
+    /// let mut leaky = LeakyReluLayer::default();
+    /// leaky.forward(&array![[-1.0, f64::NAN, 2.0]])?;
+    /// let mask = leaky.mask().unwrap();
+    /// assert_eq!(
+    ///     [mask.get(0, 0), mask.get(0, 1), mask.get(0, 2), mask.get(0, 3)],
+    ///     [Some(false), Some(false), Some(true), None]
+    /// );
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn get(&self, row: usize, col: usize) -> Option<bool> {
+        if row >= self.rows || col >= self.cols {
+            return None;
+        }
+        Some(self.bit(row * self.cols + col))
+    }
+
+    /// How many elements were active.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new();
+    /// relu.forward(&array![[1.0, -2.0], [f64::NAN, 0.5]])?;
+    /// assert_eq!(relu.mask().unwrap().count_active(), 3); // NaN passes its gradient in ReLU
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn count_active(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// For each column (unit), how many rows (samples) were active. A zero
+    /// marks a unit that was dead for the whole batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new();
+    /// relu.forward(&array![[1.0, -2.0], [3.0, -0.5], [-1.0, -9.0]])?;
+    /// assert_eq!(relu.mask().unwrap().active_per_column(), array![2, 0]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn active_per_column(&self) -> Array1<usize> {
+        let mut counts = Array1::zeros(self.cols);
+        for (k, &word) in self.words.iter().enumerate() {
+            let mut w = word;
+            while w != 0 {
+                let i = k * WORD + w.trailing_zeros() as usize;
+                counts[i % self.cols] += 1;
+                w &= w - 1;
+            }
+        }
+        counts
+    }
+
+    /// The mask as a boolean array of the input's shape.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new();
+    /// let x = array![[1.0, -2.0], [3.0, 0.0]];
+    /// relu.forward(&x.t())?; // logical indices, whatever the layout
+    /// assert_eq!(relu.mask().unwrap().to_array(), array![[true, true], [false, false]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn to_array(&self) -> Array2<bool> {
+        Array2::from_shape_fn((self.rows, self.cols), |(r, c)| self.bit(r * self.cols + c))
+    }
+
+    /// Bit `i` of the row-major order.
+    fn bit(&self, i: usize) -> bool {
+        (self.words[i / WORD] >> (i % WORD)) & 1 == 1
+    }
+
+    /// Resizes for a `(rows, cols)` input, keeping the allocation.
+    pub(super) fn reset(&mut self, (rows, cols): (usize, usize)) {
+        self.rows = rows;
+        self.cols = cols;
+        self.words.resize((rows * cols).div_ceil(WORD), 0);
+    }
+
+    pub(super) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    pub(super) fn words_mut(&mut self) -> &mut [u64] {
+        &mut self.words
+    }
+}

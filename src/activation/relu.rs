@@ -1,0 +1,184 @@
+//! [`ReluLayer`] and the scalar [`relu`]: `max(0, x)`, with NaN propagated.
+
+use super::{AtZero, Mask, Rectifier, Rule};
+
+/// The ReLU rule: the slope-0 member of the family, with `+0.0` (never
+/// `-0.0`, never NaN) on the inactive side.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Relu {
+    threshold: f64,
+}
+
+impl Rule for Relu {
+    const LAYER: &'static str = "ReluLayer";
+
+    fn is_active(self, x: f64) -> bool {
+        // `!(x <= t)` rather than `x > t`: a NaN is active, so its gradient
+        // passes, as in PyTorch's `threshold_backward`.
+        !(x <= self.threshold)
+    }
+
+    fn output(self, x: f64) -> f64 {
+        // `x <= 0` is false for NaN, so NaN passes through; `-0.0 <= 0` is
+        // true, so the result is `+0.0`. Unlike `f64::max(0.0, x)`, which
+        // turns NaN into 0.0 and hides a diverged network.
+        if x <= 0.0 {
+            0.0
+        } else {
+            x
+        }
+    }
+
+    fn inactive_grad(self, _g: f64) -> f64 {
+        0.0
+    }
+}
+
+/// ReLU of one value: `x` if `x > 0`, `+0.0` otherwise, NaN for NaN.
+///
+/// The tutorial's `max(0.0, x)`, except that NaN propagates instead of
+/// becoming 0.0, and `-0.0` gives `+0.0`.
+///
+/// | x | relu(x) |
+/// | --- | --- |
+/// | `x > 0`, `+inf` | `x` |
+/// | `x <= 0`, `-0.0`, `-inf` | `+0.0` |
+/// | NaN | NaN |
+///
+/// # Examples
+///
+/// ```
+/// use rectify::relu;
+///
+/// assert_eq!(relu(15.0), 15.0);
+/// assert_eq!(relu(-20.0), 0.0);
+/// assert!(relu(-0.0).is_sign_positive());
+/// assert!(relu(f64::NAN).is_nan()); // f64::max(0.0, NaN) would give 0.0
+/// ```
+pub fn relu(x: f64) -> f64 {
+    Relu { threshold: 0.0 }.output(x)
+}
+
+/// dReLU/dx at `x`, with ReLU'(0) = 0 as in PyTorch ([`AtZero::Inactive`]).
+///
+/// 1 for `x > 0`, `+inf` and NaN (a NaN's gradient is passed on, so the
+/// divergence shows upstream), 0 for `x <= 0` including `±0.0`. For the
+/// tutorial's f'(0) = 1, use a layer with [`AtZero::Active`].
+///
+/// # Examples
+///
+/// ```
+/// use rectify::relu_grad;
+///
+/// assert_eq!(relu_grad(1.0), 1.0);
+/// assert_eq!(relu_grad(-10.0), 0.0);
+/// assert_eq!(relu_grad(0.0), 0.0);
+/// assert_eq!(relu_grad(f64::NAN), 1.0);
+/// ```
+pub fn relu_grad(x: f64) -> f64 {
+    let rule = Relu { threshold: 0.0 };
+    if rule.is_active(x) {
+        1.0
+    } else {
+        rule.inactive_grad(1.0)
+    }
+}
+
+/// Rectified linear unit, `y = max(0, x)` element-wise, as a layer.
+///
+/// `forward` caches a one-bit-per-element [`Mask`] of the active inputs;
+/// `backward` passes the upstream gradient where the mask is set and `+0.0`
+/// elsewhere. NaN propagates in both directions: its output is NaN and its
+/// gradient passes.
+///
+/// | input x | output | gradient |
+/// | --- | --- | --- |
+/// | `x > 0`, `+inf` | `x` | `g` |
+/// | `x < 0`, `-inf` | `+0.0` | `0` |
+/// | `±0.0` | `+0.0` | `0` (`g` with [`AtZero::Active`]) |
+/// | NaN | NaN | `g` |
+///
+/// # Shapes
+///
+/// - input: `(batch, features)`, any layout (standard, transposed, sliced)
+/// - output: same as input, standard layout
+/// - grad_output and grad_input: same as the last forward's input
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, Layer, ReluLayer};
+///
+/// let mut relu = ReluLayer::new();
+/// let y = relu.forward(&array![[-1.0, 0.0, 2.0]])?;
+/// assert_eq!(y, array![[0.0, 0.0, 2.0]]);
+/// let dx = relu.backward(&array![[10.0, 20.0, 30.0]])?;
+/// assert_eq!(dx, array![[0.0, 0.0, 30.0]]);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReluLayer {
+    inner: Rectifier<Relu>,
+}
+
+impl ReluLayer {
+    /// A ReLU layer with ReLU'(0) = 0 ([`AtZero::Inactive`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::ReluLayer;
+    ///
+    /// let relu = ReluLayer::new();
+    /// assert!(relu.mask().is_none());
+    /// ```
+    pub fn new() -> Self {
+        ReluLayer {
+            inner: Rectifier::new(Relu {
+                threshold: AtZero::Inactive.threshold(),
+            }),
+        }
+    }
+
+    /// The same layer with `±0.0` inputs counted on the given side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, AtZero, Layer, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new().at_zero(AtZero::Active);
+    /// assert_eq!(relu.forward(&array![[-0.0]])?, array![[0.0]]);
+    /// assert_eq!(relu.backward(&array![[3.0]])?, array![[3.0]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn at_zero(mut self, side: AtZero) -> Self {
+        self.inner.rule.threshold = side.threshold();
+        self
+    }
+
+    /// The mask cached by the last forward; `None` before any forward.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new();
+    /// assert!(relu.mask().is_none());
+    /// relu.forward(&array![[-1.0, 1.0]])?;
+    /// assert_eq!(relu.mask().unwrap().to_array(), array![[false, true]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn mask(&self) -> Option<&Mask> {
+        self.inner.mask()
+    }
+}
+
+impl Default for ReluLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+super::delegate_layer!(ReluLayer);

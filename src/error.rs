@@ -1,0 +1,78 @@
+//! The crate's error type.
+
+use thiserror::Error;
+
+/// The crate's result type: `Ok(T)` or a [`LayerError`] that says what was wrong.
+pub type Result<T> = std::result::Result<T, LayerError>;
+
+/// What went wrong in a layer, a loss or an optimizer.
+///
+/// Every variant names the layer (or function) and the operation, and the
+/// shape variants carry both shapes, so a message alone locates the bug.
+/// An `Err` never leaves a layer corrupted: the next correct call works.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, Layer, LayerError, ReluLayer};
+///
+/// let mut relu = ReluLayer::new();
+/// let err = relu.backward(&array![[1.0]]).unwrap_err();
+/// assert!(matches!(err, LayerError::BackwardBeforeForward { .. }));
+/// assert_eq!(err.to_string(), "ReluLayer::backward called before forward");
+/// ```
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// `backward` was called with no cached forward pass to differentiate.
+    #[error("{layer}::backward called before forward")]
+    BackwardBeforeForward {
+        /// The layer's type name.
+        layer: &'static str,
+    },
+    /// An array's shape does not fit the layer, the cached pass or a partner array.
+    #[error("{layer}::{operation}: {what} has shape {actual:?}, expected {expected:?}")]
+    ShapeMismatch {
+        /// The layer or function.
+        layer: &'static str,
+        /// The method that was called.
+        operation: &'static str,
+        /// Which argument had the wrong shape.
+        what: &'static str,
+        /// The shape that would have been accepted.
+        expected: Vec<usize>,
+        /// The shape that was passed.
+        actual: Vec<usize>,
+    },
+    /// A hyperparameter or argument value is out of its domain.
+    #[error("{layer}: invalid {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// The layer or function.
+        layer: &'static str,
+        /// The parameter's name.
+        name: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+}
+
+impl LayerError {
+    /// A [`LayerError::ShapeMismatch`] from any two shapes.
+    pub(crate) fn shape(
+        layer: &'static str,
+        operation: &'static str,
+        what: &'static str,
+        expected: &[usize],
+        actual: &[usize],
+    ) -> Self {
+        LayerError::ShapeMismatch {
+            layer,
+            operation,
+            what,
+            expected: expected.to_vec(),
+            actual: actual.to_vec(),
+        }
+    }
+}

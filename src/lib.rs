@@ -1,0 +1,56 @@
+//! Rectified-linear activation layers on [`ndarray`], with an explicit
+//! `forward` and `backward`.
+//!
+//! [`ReluLayer`] and [`LeakyReluLayer`] implement [`Layer`]: `forward` caches
+//! a one-bit-per-element [`Mask`] of the active inputs, `backward` turns
+//! dL/d(output) into dL/d(input) from it. The `_owned` methods work in place.
+//! NaN propagates (never swallowed as `f64::max(0.0, NaN)` would), `-0.0`
+//! and infinities follow PyTorch, and the side that `±0.0` falls on is a
+//! choice ([`AtZero`]).
+//!
+//! ```
+//! use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer};
+//!
+//! let x = array![[-2.0, 0.0, 3.0], [1.0, -1.0, f64::NAN]];
+//! let upstream = array![[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]];
+//!
+//! let mut relu = ReluLayer::new();
+//! let y = relu.forward(&x)?;
+//! assert_eq!(y.row(0), array![0.0, 0.0, 3.0]);
+//! assert!(y[[1, 2]].is_nan());
+//! assert_eq!(relu.backward(&upstream)?, array![[0.0, 0.0, 0.3], [0.4, 0.0, 0.6]]);
+//!
+//! let mut leaky = LeakyReluLayer::new(0.5)?;
+//! leaky.forward(&x)?;
+//! assert_eq!(leaky.backward(&upstream)?, array![[0.05, 0.1, 0.3], [0.4, 0.25, 0.3]]);
+//! # Ok::<(), rectify::LayerError>(())
+//! ```
+#![warn(missing_docs)]
+
+mod activation;
+mod error;
+mod layer;
+
+pub use activation::{
+    leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
+};
+pub use error::{LayerError, Result};
+pub use layer::{Layer, Param};
+
+pub use ndarray;
+pub use ndarray_rand::rand;
+
+/// The names most programs need: `use rectify::prelude::*;`.
+///
+/// ```
+/// use rectify::prelude::*;
+///
+/// let mut relu = ReluLayer::new();
+/// let y: Array2<f64> = relu.forward(&array![[-1.0, 1.0]])?;
+/// assert_eq!(y, array![[0.0, 1.0]]);
+/// # Ok::<(), LayerError>(())
+/// ```
+pub mod prelude {
+    pub use crate::{AtZero, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer};
+    pub use ndarray::{array, Array1, Array2, ArrayView2};
+}
