@@ -211,3 +211,134 @@ impl Default for LeakyReluLayer {
 }
 
 super::delegate_layer!(LeakyReluLayer);
+
+#[cfg(test)]
+mod tests {
+    use ndarray::array;
+
+    use super::*;
+    use crate::activation::test_util::{check_table, same};
+    use crate::{Layer, ReluLayer};
+
+    const INF: f64 = f64::INFINITY;
+    const NAN: f64 = f64::NAN;
+
+    /// The inputs of the semantics table, in order.
+    const X: [f64; 9] = [1.0, -10.0, 0.0, 15.0, -20.0, -0.0, INF, -INF, NAN];
+    /// A non-uniform upstream gradient, one per input.
+    const G: [f64; 9] = [0.5, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+
+    /// The expected outputs and input gradients, computed by hand for slope `a`.
+    fn table(a: f64, side: AtZero) -> ([f64; 9], [f64; 9]) {
+        let zero_active = side == AtZero::Active;
+        let (y0, y5) = if zero_active {
+            (0.0, -0.0)
+        } else {
+            (a * 0.0, a * -0.0)
+        };
+        let d = if zero_active { 1.0 } else { a };
+        let y = [1.0, a * -10.0, y0, 15.0, a * -20.0, y5, INF, a * -INF, NAN];
+        let dx = [
+            0.5,
+            a * 2.0,
+            d * 3.0,
+            -4.0,
+            a * 5.0,
+            d * 6.0,
+            7.0,
+            a * 8.0,
+            a * 9.0,
+        ];
+        (y, dx)
+    }
+
+    #[test]
+    fn semantics_table_for_many_slopes() {
+        for a in [0.01, 0.2, 1.0, 3.0, -0.5, 0.0] {
+            for side in [AtZero::Inactive, AtZero::Active] {
+                let (y, dx) = table(a, side);
+                let mut leaky = LeakyReluLayer::new(a).unwrap().at_zero(side);
+                check_table(&mut leaky, &X, &y, &G, &dx);
+            }
+        }
+    }
+
+    #[test]
+    fn tutorial_values_and_gradients() {
+        let outputs = [1.0, -10.0, 0.0, 15.0, -20.0].map(|x| leaky_relu(x, 0.01));
+        assert_eq!(outputs, [1.0, -0.1, 0.0, 15.0, -0.2]);
+        let grads = [1.0, -10.0, 0.0, 15.0, -20.0].map(|x| leaky_relu_grad(x, 0.01));
+        assert_eq!(grads, [1.0, 0.01, 0.01, 1.0, 0.01]);
+    }
+
+    #[test]
+    fn scalar_functions_match_the_table() {
+        let (y, dx) = table(0.2, AtZero::Inactive);
+        for i in 0..X.len() {
+            assert!(same(leaky_relu(X[i], 0.2), y[i]), "leaky_relu({})", X[i]);
+            assert!(
+                same(leaky_relu_grad(X[i], 0.2) * G[i], dx[i]),
+                "grad at {}",
+                X[i]
+            );
+        }
+    }
+
+    #[test]
+    fn slope_zero_is_relu_on_finite_inputs_and_nan_at_minus_infinity() {
+        let x = array![[-3.0, -0.0, 0.0, 2.0, INF, -INF]];
+        let leaky = LeakyReluLayer::new(0.0).unwrap().predict(&x).unwrap();
+        let relu = ReluLayer::new().predict(&x).unwrap();
+        for j in 0..5 {
+            assert_eq!(leaky[[0, j]], relu[[0, j]], "column {j}");
+        }
+        assert!(leaky[[0, 5]].is_nan(), "0 · -inf is NaN, as in PyTorch");
+        assert_eq!(relu[[0, 5]], 0.0);
+    }
+
+    #[test]
+    fn default_slope_is_one_hundredth() {
+        assert_eq!(LeakyReluLayer::default().negative_slope(), 0.01);
+        let y = LeakyReluLayer::default().predict(&array![[-10.0]]).unwrap();
+        assert_eq!(y, array![[-0.1]]);
+    }
+
+    #[test]
+    fn non_finite_slopes_are_rejected_with_the_value() {
+        for bad in [NAN, INF, -INF] {
+            match LeakyReluLayer::new(bad).unwrap_err() {
+                LayerError::InvalidParameter {
+                    layer, name, value, ..
+                } => {
+                    assert_eq!((layer, name), ("LeakyReluLayer", "negative_slope"));
+                    assert!(same(value, bad));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let msg = LeakyReluLayer::new(INF).unwrap_err().to_string();
+        assert!(
+            msg.contains("LeakyReluLayer") && msg.contains("inf"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn errors_leave_the_layer_usable() {
+        let mut leaky = LeakyReluLayer::new(0.5).unwrap();
+        assert!(leaky.backward(&array![[1.0]]).is_err());
+        leaky.forward(&array![[-2.0, 4.0]]).unwrap();
+        let err = leaky
+            .backward(&array![[1.0, 2.0, 3.0]])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("LeakyReluLayer") && err.contains("[1, 3]") && err.contains("[1, 2]"),
+            "{err}"
+        );
+        assert_eq!(
+            leaky.backward(&array![[10.0, 20.0]]).unwrap(),
+            array![[5.0, 20.0]]
+        );
+    }
+}

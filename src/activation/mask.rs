@@ -160,3 +160,88 @@ impl Mask {
         &mut self.words
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{s, Array1, Array2};
+
+    use crate::{AtZero, Layer, LeakyReluLayer, ReluLayer};
+
+    fn wavy(rows: usize, cols: usize) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |(r, c)| ((r * 31 + c * 7) as f64).sin())
+    }
+
+    #[test]
+    fn accessors_agree_with_the_comparison_on_uneven_shapes() {
+        let mut relu = ReluLayer::new();
+        // Grow, shrink and grow again: 133, 6, 4160 + 1 elements.
+        for (rows, cols) in [(7, 19), (2, 3), (65, 64), (1, 1)] {
+            let x = wavy(rows, cols);
+            relu.forward(&x).unwrap();
+            let mask = relu.mask().unwrap();
+            let want = x.mapv(|v| v > 0.0);
+            assert_eq!(mask.shape(), (rows, cols));
+            assert_eq!(mask.to_array(), want);
+            assert_eq!(mask.count_active(), want.iter().filter(|&&b| b).count());
+            let per_col: Array1<usize> =
+                want.map_axis(ndarray::Axis(0), |c| c.iter().filter(|&&b| b).count());
+            assert_eq!(mask.active_per_column(), per_col);
+            for ((r, c), &b) in want.indexed_iter() {
+                assert_eq!(mask.get(r, c), Some(b));
+            }
+            assert_eq!(mask.get(rows, 0), None);
+            assert_eq!(mask.get(0, cols), None);
+        }
+    }
+
+    #[test]
+    fn mask_follows_logical_indices_for_transposed_and_sliced_inputs() {
+        let x = wavy(9, 13);
+        let mut relu = ReluLayer::new();
+        relu.forward(&x.t()).unwrap();
+        assert_eq!(relu.mask().unwrap().to_array(), x.t().mapv(|v| v > 0.0));
+        let view = x.slice(s![1..;3, ..;-2]);
+        relu.forward(&view).unwrap();
+        assert_eq!(relu.mask().unwrap().to_array(), view.mapv(|v| v > 0.0));
+    }
+
+    #[test]
+    fn nan_and_zero_sides() {
+        let x = Array2::from_shape_vec((1, 4), vec![f64::NAN, 0.0, -0.0, 1.0]).unwrap();
+        let mut relu = ReluLayer::new();
+        relu.forward(&x).unwrap();
+        assert_eq!(
+            relu.mask().unwrap().to_array().row(0).to_vec(),
+            [true, false, false, true]
+        );
+        let mut relu = ReluLayer::new().at_zero(AtZero::Active);
+        relu.forward(&x).unwrap();
+        assert_eq!(
+            relu.mask().unwrap().to_array().row(0).to_vec(),
+            [true, true, true, true]
+        );
+        let mut leaky = LeakyReluLayer::default();
+        leaky.forward(&x).unwrap();
+        assert_eq!(
+            leaky.mask().unwrap().to_array().row(0).to_vec(),
+            [false, false, false, true]
+        );
+        let mut leaky = LeakyReluLayer::default().at_zero(AtZero::Active);
+        leaky.forward(&x).unwrap();
+        assert_eq!(
+            leaky.mask().unwrap().to_array().row(0).to_vec(),
+            [false, true, true, true]
+        );
+    }
+
+    #[test]
+    fn predict_does_not_touch_the_mask() {
+        let mut relu = ReluLayer::new();
+        assert!(relu.predict(&wavy(2, 2)).is_ok());
+        assert!(relu.mask().is_none());
+        relu.forward(&wavy(3, 5)).unwrap();
+        let before = relu.mask().unwrap().clone();
+        relu.predict(&wavy(4, 4)).unwrap();
+        assert_eq!(relu.mask().unwrap(), &before);
+    }
+}

@@ -182,3 +182,130 @@ impl Default for ReluLayer {
 }
 
 super::delegate_layer!(ReluLayer);
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{array, Array2};
+
+    use super::*;
+    use crate::activation::test_util::{check_table, same};
+    use crate::{Layer, LayerError};
+
+    const INF: f64 = f64::INFINITY;
+    const NAN: f64 = f64::NAN;
+
+    /// The inputs of the semantics table, in order.
+    const X: [f64; 9] = [1.0, -10.0, 0.0, 15.0, -20.0, -0.0, INF, -INF, NAN];
+    /// A non-uniform upstream gradient, one per input.
+    const G: [f64; 9] = [0.5, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+
+    #[test]
+    fn semantics_table_inactive_at_zero() {
+        let y = [1.0, 0.0, 0.0, 15.0, 0.0, 0.0, INF, 0.0, NAN];
+        let dx = [0.5, 0.0, 0.0, -4.0, 0.0, 0.0, 7.0, 0.0, 9.0];
+        check_table(&mut ReluLayer::new(), &X, &y, &G, &dx);
+    }
+
+    #[test]
+    fn semantics_table_active_at_zero() {
+        let y = [1.0, 0.0, 0.0, 15.0, 0.0, 0.0, INF, 0.0, NAN];
+        let dx = [0.5, 0.0, 3.0, -4.0, 0.0, 6.0, 7.0, 0.0, 9.0];
+        let mut relu = ReluLayer::new().at_zero(AtZero::Active);
+        check_table(&mut relu, &X, &y, &G, &dx);
+    }
+
+    #[test]
+    fn scalar_functions_match_the_table() {
+        let y = [1.0, 0.0, 0.0, 15.0, 0.0, 0.0, INF, 0.0, NAN];
+        let d = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0];
+        for ((&x, &y), &d) in X.iter().zip(&y).zip(&d) {
+            assert!(same(relu(x), y), "relu({x}) = {}", relu(x));
+            assert!(same(relu_grad(x), d), "relu_grad({x}) = {}", relu_grad(x));
+        }
+        // The tutorial's printed values.
+        assert_eq!(
+            [1.0, -10.0, 0.0, 15.0, -20.0].map(relu),
+            [1.0, 0.0, 0.0, 15.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn outputs_are_never_negative_zero() {
+        let y = ReluLayer::new()
+            .predict(&array![[-0.0, -1e-300, -INF]])
+            .unwrap();
+        assert!(y.iter().all(|v| v.to_bits() == 0), "{y:?}");
+    }
+
+    #[test]
+    fn backward_before_forward_is_an_error_and_layer_still_works() {
+        let mut relu = ReluLayer::new();
+        let err = relu.backward(&array![[1.0]]).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::BackwardBeforeForward { layer: "ReluLayer" }
+        );
+        let err = relu.backward_owned(array![[1.0]]).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::BackwardBeforeForward { layer: "ReluLayer" }
+        );
+        relu.forward(&array![[-1.0, 2.0]]).unwrap();
+        assert_eq!(
+            relu.backward(&array![[3.0, 4.0]]).unwrap(),
+            array![[0.0, 4.0]]
+        );
+    }
+
+    #[test]
+    fn wrong_gradient_shape_names_layer_and_both_shapes() {
+        let mut relu = ReluLayer::new();
+        relu.forward(&array![[-1.0, 2.0, 3.0], [4.0, -5.0, 6.0]])
+            .unwrap();
+        let wrong = Array2::<f64>::ones((3, 2));
+        for err in [
+            relu.backward(&wrong).unwrap_err(),
+            relu.backward_owned(wrong.clone()).unwrap_err(),
+        ] {
+            let msg = err.to_string();
+            assert!(msg.contains("ReluLayer"), "{msg}");
+            assert!(msg.contains("[3, 2]") && msg.contains("[2, 3]"), "{msg}");
+        }
+        // The transpose of the right shape is accepted and the cache survived.
+        let g = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+        assert_eq!(
+            relu.backward(&g).unwrap(),
+            array![[0.0, 2.0, 3.0], [4.0, 0.0, 6.0]]
+        );
+    }
+
+    #[test]
+    fn empty_arrays_in_both_directions() {
+        let mut relu = ReluLayer::new();
+        for shape in [(0, 3), (3, 0), (0, 0)] {
+            let x = Array2::<f64>::zeros(shape);
+            assert_eq!(relu.forward(&x).unwrap().dim(), shape);
+            assert_eq!(relu.mask().unwrap().shape(), shape);
+            assert_eq!(relu.backward(&x).unwrap().dim(), shape);
+            assert_eq!(relu.forward_owned(x.clone()).unwrap().dim(), shape);
+            assert_eq!(relu.backward_owned(x.clone()).unwrap().dim(), shape);
+            assert_eq!(relu.predict(&x).unwrap().dim(), shape);
+        }
+    }
+
+    #[test]
+    fn long_uneven_arrays_match_the_scalar_function() {
+        // Lengths around the 64-bit mask word and every SIMD width.
+        let mut layer = ReluLayer::new();
+        for n in [1, 3, 7, 63, 64, 65, 127, 129, 1000] {
+            let x = Array2::from_shape_fn((1, n), |(_, j)| (j as f64 * 0.37).sin() * 3.0);
+            let g = Array2::from_shape_fn((1, n), |(_, j)| j as f64 + 1.0);
+            let y = layer.forward(&x).unwrap();
+            let dx = layer.backward(&g).unwrap();
+            for j in 0..n {
+                assert!(same(y[[0, j]], relu(x[[0, j]])), "n={n} j={j}");
+                assert_eq!(dx[[0, j]], relu_grad(x[[0, j]]) * g[[0, j]], "n={n} j={j}");
+            }
+        }
+    }
+}
