@@ -13,9 +13,9 @@ impl Rule for Relu {
     const LAYER: &'static str = "ReluLayer";
 
     fn is_active(self, x: f64) -> bool {
-        // `!(x <= t)` rather than `x > t`: a NaN is active, so its gradient
-        // passes, as in PyTorch's `threshold_backward`.
-        !(x <= self.threshold)
+        // A NaN is active, so its gradient passes, as in PyTorch's
+        // `threshold_backward`.
+        x > self.threshold || x.is_nan()
     }
 
     fn output(self, x: f64) -> f64 {
