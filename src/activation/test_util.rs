@@ -17,6 +17,15 @@ fn assert_same(what: &str, got: &Array2<f64>, want: &Array2<f64>) {
     }
 }
 
+/// `v` as a row, as a column, and tiled into 37 rows with each row rotated.
+fn layouts(v: &[f64]) -> [(&'static str, Array2<f64>); 3] {
+    let n = v.len();
+    let row = Array2::from_shape_vec((1, n), v.to_vec()).unwrap();
+    let column = row.t().as_standard_layout().into_owned();
+    let tiled = Array2::from_shape_fn((37, n), |(r, c)| v[(c + r) % n]);
+    [("row", row), ("column", column), ("tiled", tiled)]
+}
+
 /// Checks that input `x` gives output `y` and that upstream gradient `g`
 /// gives input gradient `dx`, element by element and bit for bit, through
 /// `forward`, `forward_owned`, `predict`, `backward` and `backward_owned`,
@@ -24,20 +33,10 @@ fn assert_same(what: &str, got: &Array2<f64>, want: &Array2<f64>) {
 /// sliced with steps out of a larger array, and tiled 37 times (a length
 /// that is a multiple of no SIMD width and not of 64).
 pub(crate) fn check_table(layer: &mut dyn Layer, x: &[f64], y: &[f64], g: &[f64], dx: &[f64]) {
-    let n = x.len();
-    let row = |v: &[f64]| Array2::from_shape_vec((1, n), v.to_vec()).unwrap();
-    let tiled = |v: &[f64]| Array2::from_shape_fn((37, n), |(r, c)| v[(c + r) % n]);
-    let layouts: Vec<(&str, Box<dyn Fn(&[f64]) -> Array2<f64>>)> = vec![
-        ("row", Box::new(row)),
-        (
-            "column",
-            Box::new(move |v| row(v).reversed_axes().as_standard_layout().into_owned()),
-        ),
-        ("tiled", Box::new(tiled)),
-    ];
-    for (name, make) in &layouts {
-        let (xa, ya, ga, dxa) = (make(x), make(y), make(g), make(dx));
-
+    let [xs, ys, gs, dxs] = [x, y, g, dx].map(layouts);
+    for (((name, xa), (_, ya)), ((_, ga), (_, dxa))) in
+        xs.into_iter().zip(ys).zip(gs.into_iter().zip(dxs))
+    {
         assert_same(
             &format!("{name} forward"),
             &layer.forward(&xa).unwrap(),
