@@ -28,12 +28,14 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod dense;
 mod error;
 mod layer;
 
 pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
 };
+pub use dense::DenseLayer;
 pub use error::{LayerError, Result};
 pub use layer::{Layer, Param};
 

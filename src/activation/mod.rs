@@ -214,9 +214,10 @@ impl<R: Rule> Rectifier<R> {
 
     /// The cached mask, if there is one and `grad` has its shape.
     fn check_grad(&self, grad: (usize, usize)) -> Result<&Mask> {
-        let mask = self.mask.as_ref().ok_or(LayerError::BackwardBeforeForward {
-            layer: R::LAYER,
-        })?;
+        let mask = self
+            .mask
+            .as_ref()
+            .ok_or(LayerError::BackwardBeforeForward { layer: R::LAYER })?;
         let (rows, cols) = mask.shape();
         if grad != (rows, cols) {
             return Err(LayerError::shape(
