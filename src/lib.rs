@@ -31,6 +31,7 @@ mod activation;
 mod dense;
 mod error;
 mod layer;
+mod sequential;
 
 pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
@@ -38,6 +39,7 @@ pub use activation::{
 pub use dense::DenseLayer;
 pub use error::{LayerError, Result};
 pub use layer::{Layer, Param};
+pub use sequential::Sequential;
 
 pub use ndarray;
 pub use ndarray_rand::rand;
