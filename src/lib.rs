@@ -31,6 +31,7 @@ mod activation;
 mod dense;
 mod error;
 mod layer;
+pub mod loss;
 mod sequential;
 
 pub use activation::{
