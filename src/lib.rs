@@ -8,6 +8,9 @@
 //! and infinities follow PyTorch, and the side that `±0.0` falls on is a
 //! choice ([`AtZero`]).
 //!
+//! To train them: [`DenseLayer`] (`y = x·W + b`), [`Sequential`] to chain
+//! layers, the [`loss`] functions and the [`Sgd`] optimizer.
+//!
 //! ```
 //! use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer};
 //!
@@ -32,6 +35,7 @@ mod dense;
 mod error;
 mod layer;
 pub mod loss;
+mod optim;
 mod sequential;
 
 pub use activation::{
@@ -40,6 +44,7 @@ pub use activation::{
 pub use dense::DenseLayer;
 pub use error::{LayerError, Result};
 pub use layer::{Layer, Param};
+pub use optim::Sgd;
 pub use sequential::Sequential;
 
 pub use ndarray;
@@ -56,6 +61,10 @@ pub use ndarray_rand::rand;
 /// # Ok::<(), LayerError>(())
 /// ```
 pub mod prelude {
-    pub use crate::{AtZero, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer};
+    pub use crate::{
+        AtZero, DenseLayer, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer, Sequential,
+        Sgd,
+    };
+    pub use crate::loss;
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }
