@@ -61,10 +61,10 @@ pub use ndarray_rand::rand;
 /// # Ok::<(), LayerError>(())
 /// ```
 pub mod prelude {
+    pub use crate::loss;
     pub use crate::{
         AtZero, DenseLayer, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer, Sequential,
         Sgd,
     };
-    pub use crate::loss;
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }
