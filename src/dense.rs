@@ -108,9 +108,9 @@ impl DenseLayer {
                 bias.shape(),
             ));
         }
-        let weights_then_bias =
+        let mut values =
             (weights.iter().map(|&v| ("weights", v))).chain(bias.iter().map(|&v| ("bias", v)));
-        if let Some((name, value)) = weights_then_bias.into_iter().find(|(_, v)| !v.is_finite()) {
+        if let Some((name, value)) = values.find(|(_, v)| !v.is_finite()) {
             return Err(LayerError::InvalidParameter {
                 layer: LAYER,
                 name,
