@@ -56,6 +56,43 @@ pub enum LayerError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// A loss was given a batch with no elements, whose mean is undefined.
+    #[error("{layer}::{operation}: {what} has shape {shape:?}, an empty batch")]
+    EmptyBatch {
+        /// The layer or function.
+        layer: &'static str,
+        /// The method that was called.
+        operation: &'static str,
+        /// Which argument was empty.
+        what: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// A class label is not below the number of classes.
+    #[error(
+        "{layer}::{operation}: label {label} in row {row} is out of range for {classes} classes"
+    )]
+    LabelOutOfRange {
+        /// The layer or function.
+        layer: &'static str,
+        /// The method that was called.
+        operation: &'static str,
+        /// The row (sample) whose label is wrong.
+        row: usize,
+        /// The rejected label.
+        label: usize,
+        /// The number of classes (columns of the logits).
+        classes: usize,
+    },
+    /// Layer `index` of a [`Sequential`](crate::Sequential) failed; `error`
+    /// says how (and names the layer's type).
+    #[error("Sequential layer {index}: {error}")]
+    InSequential {
+        /// The failing layer's position in the container, from 0.
+        index: usize,
+        /// The layer's own error.
+        error: Box<LayerError>,
+    },
 }
 
 impl LayerError {

@@ -8,6 +8,9 @@
 //! and infinities follow PyTorch, and the side that `±0.0` falls on is a
 //! choice ([`AtZero`]).
 //!
+//! To train them: [`DenseLayer`] (`y = x·W + b`), [`Sequential`] to chain
+//! layers, the [`loss`] functions and the [`Sgd`] optimizer.
+//!
 //! ```
 //! use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer};
 //!
@@ -28,14 +31,21 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod dense;
 mod error;
 mod layer;
+pub mod loss;
+mod optim;
+mod sequential;
 
 pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
 };
+pub use dense::DenseLayer;
 pub use error::{LayerError, Result};
 pub use layer::{Layer, Param};
+pub use optim::Sgd;
+pub use sequential::Sequential;
 
 pub use ndarray;
 pub use ndarray_rand::rand;
@@ -51,6 +61,10 @@ pub use ndarray_rand::rand;
 /// # Ok::<(), LayerError>(())
 /// ```
 pub mod prelude {
-    pub use crate::{AtZero, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer};
+    pub use crate::loss;
+    pub use crate::{
+        AtZero, DenseLayer, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer, Sequential,
+        Sgd,
+    };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }

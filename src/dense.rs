@@ -1,0 +1,447 @@
+//! [`DenseLayer`]: the fully connected layer `y = x·W + b`.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayRef2, ArrayView1, ArrayView2, Axis};
+use ndarray_rand::rand::Rng;
+use ndarray_rand::rand_distr::Normal;
+use ndarray_rand::RandomExt;
+
+use crate::{Layer, LayerError, Param, Result};
+
+const LAYER: &str = "DenseLayer";
+
+/// A fully connected layer, `y = x·W + b`, with `W` of shape
+/// `(inputs, outputs)` and `b` of length `outputs`.
+///
+/// `forward` caches its input; `backward` returns `dx = g·Wᵀ` and overwrites
+/// (never accumulates) the parameter gradients `dW = xᵀ·g` and
+/// `db = Σ_rows g`.
+///
+/// # Shapes
+///
+/// - input: `(batch, inputs)`, any layout (standard, transposed, sliced)
+/// - output: `(batch, outputs)`
+/// - grad_output: `(batch, outputs)` of the last forward; grad_input:
+///   `(batch, inputs)`
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, DenseLayer, Layer};
+///
+/// let mut dense = DenseLayer::from_parts(array![[1.0, 2.0], [3.0, 4.0]], array![0.5, -0.5])?;
+/// let y = dense.forward(&array![[1.0, 1.0]])?;
+/// assert_eq!(y, array![[4.5, 5.5]]);
+/// let dx = dense.backward(&array![[1.0, 10.0]])?;
+/// assert_eq!(dx, array![[21.0, 43.0]]);
+/// assert_eq!(dense.weights_grad(), array![[1.0, 10.0], [1.0, 10.0]]);
+/// assert_eq!(dense.bias_grad(), array![1.0, 10.0]);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DenseLayer {
+    weights: Array2<f64>,
+    bias: Array1<f64>,
+    weights_grad: Array2<f64>,
+    bias_grad: Array1<f64>,
+    /// The input of the last forward, kept for backward.
+    input: Option<Array2<f64>>,
+}
+
+impl DenseLayer {
+    /// A layer with He-normal weights, `W[i, j] ~ N(0, 2 / inputs)` (He et
+    /// al. 2015, the usual choice before a ReLU), and zero bias, drawn from
+    /// the caller's `rng` so that a seed fixes the weights.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::DenseLayer;
+    ///
+    /// let dense = DenseLayer::new(3, 2, &mut StdRng::seed_from_u64(7));
+    /// assert_eq!(dense.weights().dim(), (3, 2));
+    /// assert_eq!(dense.bias(), rectify::ndarray::array![0.0, 0.0]);
+    /// let again = DenseLayer::new(3, 2, &mut StdRng::seed_from_u64(7));
+    /// assert_eq!(dense.weights(), again.weights());
+    /// ```
+    pub fn new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Self {
+        // With no inputs the matrix is empty and the deviation is never used.
+        let std_dev = (2.0 / inputs.max(1) as f64).sqrt();
+        let normal = Normal::new(0.0, std_dev).expect("a finite, positive deviation is valid");
+        let weights = Array2::random_using((inputs, outputs), normal, rng);
+        Self::with(weights, Array1::zeros(outputs))
+    }
+
+    /// A layer with the given weights `(inputs, outputs)` and bias `(outputs)`.
+    ///
+    /// Non-finite values are rejected: a NaN or infinite weight can only
+    /// come from a diverged run or a corrupt file, and is easier to find
+    /// here than as a NaN output many steps later.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::ShapeMismatch`] if `bias.len()` is not
+    /// `weights.ncols()`; [`LayerError::InvalidParameter`] naming the first
+    /// NaN or infinite value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, DenseLayer};
+    ///
+    /// let dense = DenseLayer::from_parts(array![[1.0, 2.0, 3.0]], array![0.0, 0.0, 0.0])?;
+    /// assert_eq!(dense.weights().dim(), (1, 3));
+    ///
+    /// let err = DenseLayer::from_parts(array![[1.0, 2.0, 3.0]], array![0.0]).unwrap_err();
+    /// assert_eq!(err.to_string(), "DenseLayer::from_parts: bias has shape [1], expected [3]");
+    /// assert!(DenseLayer::from_parts(array![[f64::NAN]], array![0.0]).is_err());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn from_parts(weights: Array2<f64>, bias: Array1<f64>) -> Result<Self> {
+        if bias.len() != weights.ncols() {
+            return Err(LayerError::shape(
+                LAYER,
+                "from_parts",
+                "bias",
+                &[weights.ncols()],
+                bias.shape(),
+            ));
+        }
+        let mut values =
+            (weights.iter().map(|&v| ("weights", v))).chain(bias.iter().map(|&v| ("bias", v)));
+        if let Some((name, value)) = values.find(|(_, v)| !v.is_finite()) {
+            return Err(LayerError::InvalidParameter {
+                layer: LAYER,
+                name,
+                value,
+                reason: "from_parts needs finite values",
+            });
+        }
+        Ok(Self::with(weights, bias))
+    }
+
+    fn with(weights: Array2<f64>, bias: Array1<f64>) -> Self {
+        DenseLayer {
+            weights_grad: Array2::zeros(weights.raw_dim()),
+            bias_grad: Array1::zeros(bias.raw_dim()),
+            weights,
+            bias,
+            input: None,
+        }
+    }
+
+    /// The weights `W`, shape `(inputs, outputs)`.
+    ///
+    /// ```
+    /// # use rectify::{ndarray::array, DenseLayer};
+    /// let dense = DenseLayer::from_parts(array![[1.0], [2.0]], array![0.0])?;
+    /// assert_eq!(dense.weights(), array![[1.0], [2.0]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn weights(&self) -> ArrayView2<'_, f64> {
+        self.weights.view()
+    }
+
+    /// The bias `b`, length `outputs`.
+    ///
+    /// ```
+    /// # use rectify::{ndarray::array, DenseLayer};
+    /// let dense = DenseLayer::from_parts(array![[1.0], [2.0]], array![0.5])?;
+    /// assert_eq!(dense.bias(), array![0.5]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn bias(&self) -> ArrayView1<'_, f64> {
+        self.bias.view()
+    }
+
+    /// dL/dW from the last backward, `xᵀ·g`; zeros before any backward.
+    ///
+    /// ```
+    /// # use rectify::{ndarray::array, DenseLayer, Layer};
+    /// let mut dense = DenseLayer::from_parts(array![[1.0], [2.0]], array![0.0])?;
+    /// assert_eq!(dense.weights_grad(), array![[0.0], [0.0]]);
+    /// dense.forward(&array![[3.0, 4.0]])?;
+    /// dense.backward(&array![[2.0]])?;
+    /// assert_eq!(dense.weights_grad(), array![[6.0], [8.0]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn weights_grad(&self) -> ArrayView2<'_, f64> {
+        self.weights_grad.view()
+    }
+
+    /// dL/db from the last backward, the column sums of `g`; zeros before
+    /// any backward.
+    ///
+    /// ```
+    /// # use rectify::{ndarray::array, DenseLayer, Layer};
+    /// let mut dense = DenseLayer::from_parts(array![[1.0]], array![0.0])?;
+    /// dense.forward(&array![[3.0], [4.0]])?;
+    /// dense.backward(&array![[2.0], [5.0]])?;
+    /// assert_eq!(dense.bias_grad(), array![7.0]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn bias_grad(&self) -> ArrayView1<'_, f64> {
+        self.bias_grad.view()
+    }
+
+    /// `x·W + b`, if `input` has `inputs` columns.
+    fn affine(&self, operation: &'static str, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        let (rows, cols) = input.dim();
+        if cols != self.weights.nrows() {
+            return Err(LayerError::shape(
+                LAYER,
+                operation,
+                "input",
+                &[rows, self.weights.nrows()],
+                &[rows, cols],
+            ));
+        }
+        Ok(input.dot(&*self.weights) + &self.bias)
+    }
+}
+
+impl Layer for DenseLayer {
+    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        let output = self.affine("forward", input)?;
+        match &mut self.input {
+            Some(cache) if cache.dim() == input.dim() => cache.assign(input),
+            cache => *cache = Some(input.to_owned()),
+        }
+        Ok(output)
+    }
+
+    /// As [`forward`](Layer::forward), keeping `input` itself as the cache.
+    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
+        let output = self.affine("forward", &input)?;
+        self.input = Some(input);
+        Ok(output)
+    }
+
+    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        let input = self
+            .input
+            .as_ref()
+            .ok_or(LayerError::BackwardBeforeForward { layer: LAYER })?;
+        let expected = (input.nrows(), self.weights.ncols());
+        if grad_output.dim() != expected {
+            return Err(LayerError::shape(
+                LAYER,
+                "backward",
+                "grad_output",
+                &[expected.0, expected.1],
+                grad_output.shape(),
+            ));
+        }
+        general_mat_mul(1.0, &input.t(), grad_output, 0.0, &mut self.weights_grad);
+        self.bias_grad.assign(&grad_output.sum_axis(Axis(0)));
+        Ok(grad_output.dot(&self.weights.t()))
+    }
+
+    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        self.affine("predict", input)
+    }
+
+    /// The weights, then the bias.
+    fn params(&mut self) -> Vec<Param<'_>> {
+        vec![
+            Param {
+                value: self.weights.view_mut().into_dyn(),
+                grad: self.weights_grad.view().into_dyn(),
+            },
+            Param {
+                value: self.bias.view_mut().into_dyn(),
+                grad: self.bias_grad.view().into_dyn(),
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, s, Array};
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+
+    /// W is 3 × 2, b has 2 entries.
+    fn layer() -> DenseLayer {
+        DenseLayer::from_parts(
+            array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
+            array![0.5, -1.0],
+        )
+        .unwrap()
+    }
+
+    fn x() -> Array2<f64> {
+        array![[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]]
+    }
+
+    fn g() -> Array2<f64> {
+        array![[1.0, 2.0], [-3.0, 0.5]]
+    }
+
+    /// Runs forward and backward, returning (y, dx, dW, db).
+    fn pass(
+        dense: &mut DenseLayer,
+        x: &ArrayRef2<f64>,
+    ) -> (Array2<f64>, Array2<f64>, Array2<f64>, Array1<f64>) {
+        let y = dense.forward(x).unwrap();
+        let dx = dense.backward(&g()).unwrap();
+        (
+            y,
+            dx,
+            dense.weights_grad().to_owned(),
+            dense.bias_grad().to_owned(),
+        )
+    }
+
+    #[test]
+    fn forward_and_backward_match_hand_computed_values() {
+        let (y, dx, dw, db) = pass(&mut layer(), &x());
+        assert_eq!(y, array![[-3.5, -5.0], [5.5, 7.0]]);
+        assert_eq!(dx, array![[5.0, 11.0, 17.0], [-2.0, -7.0, -12.0]]);
+        assert_eq!(dw, array![[-5.0, 3.0], [-3.0, 0.5], [-1.0, -2.0]]);
+        assert_eq!(db, array![-2.0, 2.5]);
+    }
+
+    #[test]
+    fn transposed_sliced_and_owned_inputs_give_the_same_results() {
+        let expected = pass(&mut layer(), &x());
+        let transposed = x().t().to_owned();
+        assert_eq!(pass(&mut layer(), &transposed.t()), expected);
+        let mut padded = Array2::from_elem((4, 3), f64::NAN);
+        padded.slice_mut(s![..;2, ..]).assign(&x());
+        assert_eq!(pass(&mut layer(), &padded.slice(s![..;2, ..])), expected);
+
+        let mut dense = layer();
+        let y = dense.forward_owned(transposed.reversed_axes()).unwrap();
+        assert_eq!(y, expected.0);
+        assert_eq!(dense.backward_owned(g()).unwrap(), expected.1);
+        assert_eq!(dense.weights_grad(), expected.2);
+    }
+
+    #[test]
+    fn backward_overwrites_gradients_and_forward_reuses_its_cache() {
+        let mut dense = layer();
+        dense.forward(&x()).unwrap();
+        let cache = dense.input.as_ref().unwrap().as_ptr();
+        dense.backward(&array![[9.0, 9.0], [9.0, 9.0]]).unwrap();
+        let (_, _, dw, db) = pass(&mut dense, &x());
+        assert_eq!(dense.input.as_ref().unwrap().as_ptr(), cache);
+        assert_eq!(dw, array![[-5.0, 3.0], [-3.0, 0.5], [-1.0, -2.0]]);
+        assert_eq!(db, array![-2.0, 2.5]);
+    }
+
+    #[test]
+    fn an_empty_batch_gives_empty_outputs_and_zero_gradients() {
+        let mut dense = layer();
+        pass(&mut dense, &x());
+        let y = dense.forward(&Array2::zeros((0, 3))).unwrap();
+        assert_eq!(y.dim(), (0, 2));
+        let dx = dense.backward(&Array2::zeros((0, 2))).unwrap();
+        assert_eq!(dx.dim(), (0, 3));
+        assert_eq!(dense.weights_grad(), Array2::<f64>::zeros((3, 2)));
+        assert_eq!(dense.bias_grad(), array![0.0, 0.0]);
+    }
+
+    #[test]
+    fn predict_matches_forward_and_caches_nothing() {
+        let dense = layer();
+        assert_eq!(
+            dense.predict(&x()).unwrap(),
+            array![[-3.5, -5.0], [5.5, 7.0]]
+        );
+        assert!(dense.input.is_none());
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_naming_both_shapes_and_leave_the_layer_working() {
+        let mut dense = layer();
+        let err = dense.backward(&g()).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::BackwardBeforeForward {
+                layer: "DenseLayer"
+            }
+        );
+        let wide = Array2::zeros((2, 4));
+        let err = dense.forward(&wide).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DenseLayer::forward: input has shape [2, 4], expected [2, 3]"
+        );
+        assert!(dense.forward_owned(wide.clone()).is_err());
+        let err = dense.predict(&wide).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DenseLayer::predict: input has shape [2, 4], expected [2, 3]"
+        );
+        dense.forward(&x()).unwrap();
+        assert!(dense.forward(&wide).is_err());
+        let err = dense.backward(&array![[1.0, 2.0]]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DenseLayer::backward: grad_output has shape [1, 2], expected [2, 2]"
+        );
+        assert_eq!(dense.weights_grad(), Array2::<f64>::zeros((3, 2)));
+        let (y, dx, _, _) = pass(&mut dense, &x());
+        assert_eq!(y[[1, 1]], 7.0);
+        assert_eq!(dx[[1, 2]], -12.0);
+    }
+
+    #[test]
+    fn from_parts_rejects_a_wrong_bias_length_and_non_finite_values() {
+        let err = DenseLayer::from_parts(Array2::zeros((3, 2)), array![0.0, 0.0, 0.0]);
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "DenseLayer::from_parts: bias has shape [3], expected [2]"
+        );
+        let err = DenseLayer::from_parts(array![[1.0, f64::NAN]], array![0.0, 0.0]).unwrap_err();
+        assert!(
+            matches!(err, LayerError::InvalidParameter { name: "weights", value, .. } if value.is_nan())
+        );
+        let err = DenseLayer::from_parts(array![[1.0]], array![f64::NEG_INFINITY]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DenseLayer: invalid bias = -inf: from_parts needs finite values"
+        );
+    }
+
+    #[test]
+    fn new_draws_seeded_he_normal_weights_and_zero_bias() {
+        let dense = DenseLayer::new(200, 300, &mut StdRng::seed_from_u64(1));
+        assert_eq!(dense.weights().dim(), (200, 300));
+        assert_eq!(dense.bias(), Array1::<f64>::zeros(300));
+        let w = dense.weights();
+        let mean = w.mean().unwrap();
+        let variance = w.mapv(|v| (v - mean).powi(2)).mean().unwrap();
+        assert!(mean.abs() < 0.002, "mean {mean}");
+        assert!((variance / 0.01 - 1.0).abs() < 0.03, "variance {variance}");
+        let again = DenseLayer::new(200, 300, &mut StdRng::seed_from_u64(1));
+        assert_eq!(again.weights(), dense.weights());
+        let other = DenseLayer::new(200, 300, &mut StdRng::seed_from_u64(2));
+        assert_ne!(other.weights(), dense.weights());
+        assert_eq!(
+            DenseLayer::new(0, 3, &mut StdRng::seed_from_u64(1))
+                .weights()
+                .dim(),
+            (0, 3)
+        );
+    }
+
+    #[test]
+    fn params_are_the_weights_then_the_bias_and_write_through() {
+        let mut dense = layer();
+        pass(&mut dense, &x());
+        let mut params = dense.params();
+        assert_eq!(params.len(), 2);
+        assert_eq!(
+            params[0].grad,
+            array![[-5.0, 3.0], [-3.0, 0.5], [-1.0, -2.0]].into_dyn()
+        );
+        assert_eq!(params[1].grad, array![-2.0, 2.5].into_dyn());
+        params[0].value.fill(0.0);
+        params[1].value.assign(&Array::from_elem(2, 1.0).into_dyn());
+        assert_eq!(dense.predict(&x()).unwrap(), Array2::from_elem((2, 2), 1.0));
+    }
+}

@@ -1,0 +1,391 @@
+//! [`Sgd`]: stochastic gradient descent with momentum and weight decay.
+
+use ndarray::{ArrayD, Zip};
+
+use crate::{Layer, LayerError, Result};
+
+const OPTIMIZER: &str = "Sgd";
+
+/// Stochastic gradient descent with PyTorch's `torch.optim.SGD` semantics
+/// (dampening 0, no Nesterov). For each parameter `w` with gradient `g`:
+///
+/// ```text
+/// g ← g + weight_decay · w        (if weight_decay ≠ 0)
+/// v ← momentum · v + g            (v ← g on the first step; skipped if momentum = 0)
+/// w ← w − learning_rate · v       (v is g if momentum = 0)
+/// ```
+///
+/// The velocities are kept per parameter, by position in
+/// [`Layer::params`], so one `Sgd` steps one layer (or one
+/// [`Sequential`](crate::Sequential)).
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, DenseLayer, Layer, Sgd};
+///
+/// let mut dense = DenseLayer::from_parts(array![[1.0, 2.0]], array![0.0, 0.0])?;
+/// let mut sgd = Sgd::new(0.5)?.with_momentum(0.9)?;
+/// dense.forward(&array![[1.0]])?;
+/// dense.backward(&array![[0.5, -1.0]])?;
+/// sgd.step(&mut dense)?;
+/// assert_eq!(dense.weights(), array![[0.75, 2.5]]);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    learning_rate: f64,
+    momentum: f64,
+    weight_decay: f64,
+    /// One buffer per parameter; empty until the first step with momentum.
+    velocity: Vec<ArrayD<f64>>,
+}
+
+/// `Ok(value)` if `valid`, else [`LayerError::InvalidParameter`].
+fn check(name: &'static str, value: f64, valid: bool, reason: &'static str) -> Result<f64> {
+    if valid {
+        Ok(value)
+    } else {
+        Err(LayerError::InvalidParameter {
+            layer: OPTIMIZER,
+            name,
+            value,
+            reason,
+        })
+    }
+}
+
+impl Sgd {
+    /// Plain SGD, `w ← w − learning_rate · g`.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] unless `learning_rate` is finite and
+    /// positive.
+    ///
+    /// ```
+    /// use rectify::Sgd;
+    ///
+    /// assert_eq!(Sgd::new(0.1)?.learning_rate(), 0.1);
+    /// let err = Sgd::new(0.0).unwrap_err();
+    /// assert_eq!(err.to_string(), "Sgd: invalid learning_rate = 0: must be finite and > 0");
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn new(learning_rate: f64) -> Result<Self> {
+        let ok = learning_rate.is_finite() && learning_rate > 0.0;
+        let learning_rate = check("learning_rate", learning_rate, ok, "must be finite and > 0")?;
+        Ok(Sgd {
+            learning_rate,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            velocity: Vec::new(),
+        })
+    }
+
+    /// This optimizer with the given momentum (PyTorch's `momentum`).
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] unless `0 <= momentum < 1`.
+    ///
+    /// ```
+    /// use rectify::Sgd;
+    ///
+    /// assert_eq!(Sgd::new(0.1)?.with_momentum(0.9)?.momentum(), 0.9);
+    /// assert!(Sgd::new(0.1)?.with_momentum(1.0).is_err());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn with_momentum(self, momentum: f64) -> Result<Self> {
+        let ok = (0.0..1.0).contains(&momentum);
+        let momentum = check("momentum", momentum, ok, "must be in [0, 1)")?;
+        Ok(Sgd { momentum, ..self })
+    }
+
+    /// This optimizer with L2 weight decay (PyTorch's `weight_decay`).
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] unless `weight_decay` is finite and
+    /// not negative.
+    ///
+    /// ```
+    /// use rectify::Sgd;
+    ///
+    /// assert_eq!(Sgd::new(0.1)?.with_weight_decay(1e-4)?.weight_decay(), 1e-4);
+    /// assert!(Sgd::new(0.1)?.with_weight_decay(f64::NAN).is_err());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn with_weight_decay(self, weight_decay: f64) -> Result<Self> {
+        let ok = weight_decay.is_finite() && weight_decay >= 0.0;
+        let weight_decay = check("weight_decay", weight_decay, ok, "must be finite and >= 0")?;
+        Ok(Sgd {
+            weight_decay,
+            ..self
+        })
+    }
+
+    /// The learning rate.
+    ///
+    /// ```
+    /// # use rectify::Sgd;
+    /// assert_eq!(Sgd::new(0.5)?.learning_rate(), 0.5);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn learning_rate(&self) -> f64 {
+        self.learning_rate
+    }
+
+    /// The momentum, 0 unless set.
+    ///
+    /// ```
+    /// # use rectify::Sgd;
+    /// assert_eq!(Sgd::new(0.5)?.momentum(), 0.0);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn momentum(&self) -> f64 {
+        self.momentum
+    }
+
+    /// The weight decay, 0 unless set.
+    ///
+    /// ```
+    /// # use rectify::Sgd;
+    /// assert_eq!(Sgd::new(0.5)?.weight_decay(), 0.0);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    /// Updates `layer`'s parameters in place from the gradients of its last
+    /// backward.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::ShapeMismatch`] if a parameter's gradient has another
+    /// shape than the parameter, or, with momentum, if the number or shapes
+    /// of the parameters differ from the first step's (a different layer:
+    /// use a new `Sgd`). Nothing is updated then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, DenseLayer, Layer, Sgd};
+    ///
+    /// let mut dense = DenseLayer::from_parts(array![[1.0]], array![0.0])?;
+    /// let mut sgd = Sgd::new(0.25)?;
+    /// dense.forward(&array![[2.0]])?;
+    /// dense.backward(&array![[1.0]])?;
+    /// sgd.step(&mut dense)?;
+    /// assert_eq!(dense.weights(), array![[0.5]]); // 1 − 0.25 · 2
+    /// assert_eq!(dense.bias(), array![-0.25]);    // 0 − 0.25 · 1
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
+        let mut params = layer.params();
+        for p in &params {
+            if p.grad.shape() != p.value.shape() {
+                let (value, grad) = (p.value.shape(), p.grad.shape());
+                return Err(LayerError::shape(OPTIMIZER, "step", "grad", value, grad));
+            }
+        }
+        let (lr, momentum, decay) = (self.learning_rate, self.momentum, self.weight_decay);
+        let decayed = |g: f64, w: f64| if decay == 0.0 { g } else { g + decay * w };
+        if momentum == 0.0 {
+            for p in &mut params {
+                Zip::from(p.value.view_mut())
+                    .and(&p.grad)
+                    .for_each(|w, &g| *w -= lr * decayed(g, *w));
+            }
+            return Ok(());
+        }
+        let first = self.velocity.is_empty();
+        if first {
+            self.velocity = params
+                .iter()
+                .map(|p| ArrayD::zeros(p.value.raw_dim()))
+                .collect();
+        } else {
+            self.check_shapes(params.iter().map(|p| p.value.shape()))?;
+        }
+        for (p, v) in params.iter_mut().zip(&mut self.velocity) {
+            Zip::from(p.value.view_mut())
+                .and(&p.grad)
+                .and(v)
+                .for_each(|w, &g, v| {
+                    let g = decayed(g, *w);
+                    *v = if first { g } else { momentum * *v + g };
+                    *w -= lr * *v;
+                });
+        }
+        Ok(())
+    }
+
+    /// Errors unless `shapes` are the velocity buffers' shapes.
+    fn check_shapes<'a>(&self, shapes: impl ExactSizeIterator<Item = &'a [usize]>) -> Result<()> {
+        if shapes.len() != self.velocity.len() {
+            let (expected, actual) = ([self.velocity.len()], [shapes.len()]);
+            return Err(LayerError::shape(
+                OPTIMIZER, "step", "params", &expected, &actual,
+            ));
+        }
+        for (shape, v) in shapes.zip(&self.velocity) {
+            if shape != v.shape() {
+                return Err(LayerError::shape(
+                    OPTIMIZER,
+                    "step",
+                    "a parameter",
+                    v.shape(),
+                    shape,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DenseLayer, Param, Sequential};
+    use ndarray::{array, Array1, Array2};
+
+    /// W = [[1, 2]], b = [0.25, 0.5], after a backward of `g` on x = [[1]],
+    /// so that dW = [g] and db = g.
+    fn dense_with_grad(g: [f64; 2]) -> DenseLayer {
+        let mut dense = DenseLayer::from_parts(array![[1.0, 2.0]], array![0.25, 0.5]).unwrap();
+        backward(&mut dense, g);
+        dense
+    }
+
+    fn backward(dense: &mut DenseLayer, g: [f64; 2]) {
+        dense.forward(&array![[1.0]]).unwrap();
+        dense.backward(&array![g]).unwrap();
+    }
+
+    #[test]
+    fn one_plain_step_and_one_with_weight_decay() {
+        let mut dense = dense_with_grad([0.5, -1.0]);
+        Sgd::new(0.5).unwrap().step(&mut dense).unwrap();
+        assert_eq!(dense.weights(), array![[0.75, 2.5]]);
+        assert_eq!(dense.bias(), array![0.0, 1.0]);
+
+        // g + 0.5·w: weights [1, 0], bias [0.625, -0.75].
+        let mut dense = dense_with_grad([0.5, -1.0]);
+        let mut sgd = Sgd::new(0.5).unwrap().with_weight_decay(0.5).unwrap();
+        sgd.step(&mut dense).unwrap();
+        assert_eq!(dense.weights(), array![[0.5, 2.0]]);
+        assert_eq!(dense.bias(), array![-0.0625, 0.875]);
+    }
+
+    #[test]
+    fn two_momentum_steps() {
+        let mut dense = dense_with_grad([0.5, -1.0]);
+        let mut sgd = Sgd::new(0.5).unwrap().with_momentum(0.5).unwrap();
+        sgd.step(&mut dense).unwrap(); // v = g = [0.5, -1]
+        assert_eq!(dense.weights(), array![[0.75, 2.5]]);
+        assert_eq!(dense.bias(), array![0.0, 1.0]);
+        backward(&mut dense, [1.0, 0.25]);
+        sgd.step(&mut dense).unwrap(); // v = 0.5·[0.5, -1] + [1, 0.25] = [1.25, -0.25]
+        assert_eq!(dense.weights(), array![[0.125, 2.625]]);
+        assert_eq!(dense.bias(), array![-0.625, 1.125]);
+    }
+
+    #[test]
+    fn momentum_with_weight_decay_and_a_sequential() {
+        let mut net = Sequential::new();
+        net.push(dense_with_grad([0.5, -1.0]));
+        let sgd = Sgd::new(0.5).and_then(|s| s.with_momentum(0.5));
+        let mut sgd = sgd.and_then(|s| s.with_weight_decay(0.5)).unwrap();
+        net.forward(&array![[1.0]]).unwrap();
+        net.backward(&array![[0.5, -1.0]]).unwrap();
+        sgd.step(&mut net).unwrap(); // v = g + 0.5·w = [1, 0] for W
+        net.backward(&array![[0.5, -1.0]]).unwrap();
+        sgd.step(&mut net).unwrap(); // v = 0.5·[1, 0] + [0.5, -1] + 0.5·[0.5, 2] = [1.25, 0]
+        let dense: &DenseLayer = net.layer(0).unwrap();
+        assert_eq!(dense.weights(), array![[-0.125, 2.0]]);
+    }
+
+    #[test]
+    fn hyperparameters_are_validated() {
+        for lr in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+            assert!(Sgd::new(lr).is_err(), "{lr}");
+        }
+        let sgd = || Sgd::new(0.1).unwrap();
+        for m in [-0.1, 1.0, f64::NAN] {
+            assert!(sgd().with_momentum(m).is_err(), "{m}");
+        }
+        for wd in [-1e-9, f64::NAN, f64::INFINITY] {
+            assert!(sgd().with_weight_decay(wd).is_err(), "{wd}");
+        }
+        let err = sgd().with_momentum(1.5).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd: invalid momentum = 1.5: must be in [0, 1)"
+        );
+        let err = sgd().with_weight_decay(-2.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd: invalid weight_decay = -2: must be finite and >= 0"
+        );
+        assert!(sgd().with_momentum(0.0).is_ok() && sgd().with_weight_decay(0.0).is_ok());
+    }
+
+    #[test]
+    fn changed_parameters_are_errors_and_change_nothing() {
+        let mut sgd = Sgd::new(0.5).unwrap().with_momentum(0.9).unwrap();
+        sgd.step(&mut dense_with_grad([0.5, -1.0])).unwrap();
+
+        let mut wider = DenseLayer::from_parts(Array2::ones((2, 2)), Array1::ones(2)).unwrap();
+        wider.forward(&array![[1.0, 1.0]]).unwrap();
+        wider.backward(&array![[1.0, 1.0]]).unwrap();
+        let err = sgd.step(&mut wider).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd::step: a parameter has shape [2, 2], expected [1, 2]"
+        );
+        assert_eq!(wider.weights(), Array2::<f64>::ones((2, 2)));
+
+        let mut two = Sequential::new();
+        two.push(dense_with_grad([0.5, -1.0]))
+            .push(dense_with_grad([0.5, -1.0]));
+        let err = sgd.step(&mut two).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd::step: params has shape [4], expected [2]"
+        );
+
+        let mut same = dense_with_grad([0.0, 0.0]);
+        sgd.step(&mut same).unwrap(); // v = 0.9·[0.5, -1]
+        assert_eq!(same.weights(), array![[1.0 - 0.5 * 0.45, 2.0 + 0.5 * 0.9]]);
+    }
+
+    /// A layer whose gradient does not match its parameter.
+    struct Broken(ArrayD<f64>, ArrayD<f64>);
+
+    impl Layer for Broken {
+        fn forward(&mut self, input: &ndarray::ArrayRef2<f64>) -> Result<Array2<f64>> {
+            Ok(input.to_owned())
+        }
+        fn backward(&mut self, grad: &ndarray::ArrayRef2<f64>) -> Result<Array2<f64>> {
+            Ok(grad.to_owned())
+        }
+        fn predict(&self, input: &ndarray::ArrayRef2<f64>) -> Result<Array2<f64>> {
+            Ok(input.to_owned())
+        }
+        fn params(&mut self) -> Vec<Param<'_>> {
+            let (value, grad) = (self.0.view_mut(), self.1.view());
+            vec![Param { value, grad }]
+        }
+    }
+
+    #[test]
+    fn a_gradient_of_the_wrong_shape_is_an_error() {
+        let mut broken = Broken(ArrayD::zeros(vec![2]), ArrayD::zeros(vec![3]));
+        let err = Sgd::new(0.1).unwrap().step(&mut broken).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd::step: grad has shape [3], expected [2]"
+        );
+    }
+}

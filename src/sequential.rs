@@ -1,0 +1,405 @@
+//! [`Sequential`]: layers run one after another, itself a [`Layer`].
+
+use std::any::{type_name, Any};
+use std::fmt;
+
+use ndarray::{Array2, ArrayRef2};
+
+use crate::{Layer, LayerError, Param, Result};
+
+/// A [`Layer`] that can also be downcast to its concrete type.
+///
+/// Call these on the `dyn DynLayer`, not on its `Box`, so that they see the
+/// layer's type rather than the box's.
+trait DynLayer: Layer {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Layer + 'static> DynLayer for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn type_name(&self) -> &'static str {
+        type_name::<T>()
+    }
+}
+
+/// Layers applied in order: the output of one is the input of the next.
+///
+/// `forward` passes arrays between layers by value (through
+/// [`Layer::forward_owned`] and [`Layer::backward_owned`]), so activation
+/// layers work in place. `params()` is every layer's params, in layer order.
+/// An empty `Sequential` is the identity.
+///
+/// An error in layer `k` comes back as [`LayerError::InSequential`] with
+/// `index: k` around the layer's own error. After a failed `forward`,
+/// `backward` is [`LayerError::BackwardBeforeForward`] until the next
+/// successful `forward`, since the layers' caches no longer belong to one pass.
+///
+/// # Shapes
+///
+/// - input: whatever the first layer takes
+/// - output: whatever the last layer gives
+/// - grad_output: the shape of the last forward's output
+///
+/// # Examples
+///
+/// ```
+/// use rectify::rand::{rngs::StdRng, SeedableRng};
+/// use rectify::{ndarray::array, DenseLayer, Layer, ReluLayer, Sequential};
+///
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let mut net = Sequential::new();
+/// net.push(DenseLayer::new(2, 8, &mut rng))
+///     .push(ReluLayer::new())
+///     .push(DenseLayer::new(8, 1, &mut rng));
+///
+/// let y = net.forward(&array![[0.5, -1.0], [2.0, 0.0]])?;
+/// assert_eq!(y.dim(), (2, 1));
+/// let dx = net.backward(&array![[1.0], [-1.0]])?;
+/// assert_eq!(dx.dim(), (2, 2));
+/// assert_eq!(net.params().len(), 4); // two weights, two biases
+///
+/// let relu: &ReluLayer = net.layer(1).unwrap();
+/// assert_eq!(relu.mask().unwrap().shape(), (2, 8));
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn DynLayer>>,
+    /// The shape of the last successful forward's output.
+    output_dim: Option<(usize, usize)>,
+}
+
+/// Wraps layer `index`'s error.
+fn in_layer(index: usize) -> impl FnOnce(LayerError) -> LayerError {
+    move |error| LayerError::InSequential {
+        index,
+        error: Box::new(error),
+    }
+}
+
+impl Sequential {
+    /// An empty container, the identity until layers are pushed.
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, Sequential};
+    ///
+    /// let mut id = Sequential::new();
+    /// assert!(id.is_empty());
+    /// assert_eq!(id.forward(&array![[1.0, -2.0]])?, array![[1.0, -2.0]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a layer; returns `self` so pushes chain.
+    ///
+    /// ```
+    /// use rectify::{LeakyReluLayer, ReluLayer, Sequential};
+    ///
+    /// let mut net = Sequential::new();
+    /// net.push(ReluLayer::new()).push(LeakyReluLayer::default());
+    /// assert_eq!(net.len(), 2);
+    /// ```
+    pub fn push(&mut self, layer: impl Layer + 'static) -> &mut Self {
+        self.layers.push(Box::new(layer));
+        self.output_dim = None;
+        self
+    }
+
+    /// The number of layers.
+    ///
+    /// ```
+    /// # use rectify::{ReluLayer, Sequential};
+    /// let mut net = Sequential::new();
+    /// net.push(ReluLayer::new());
+    /// assert_eq!(net.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers.
+    ///
+    /// ```
+    /// # use rectify::Sequential;
+    /// assert!(Sequential::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Layer `index` as a `T`; `None` if out of range or of another type.
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, DenseLayer, ReluLayer, Sequential};
+    ///
+    /// let mut net = Sequential::new();
+    /// net.push(DenseLayer::from_parts(array![[2.0]], array![1.0])?);
+    /// let dense: &DenseLayer = net.layer(0).unwrap();
+    /// assert_eq!(dense.weights(), array![[2.0]]);
+    /// assert!(net.layer::<ReluLayer>(0).is_none());
+    /// assert!(net.layer::<DenseLayer>(1).is_none());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn layer<T: Layer + 'static>(&self, index: usize) -> Option<&T> {
+        let layer: &dyn DynLayer = self.layers.get(index)?.as_ref();
+        layer.as_any().downcast_ref()
+    }
+
+    /// Layer `index` as a mutable `T`; `None` if out of range or of another
+    /// type.
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, AtZero, Layer, ReluLayer, Sequential};
+    ///
+    /// let mut net = Sequential::new();
+    /// net.push(ReluLayer::new());
+    /// let relu = net.layer_mut::<ReluLayer>(0).unwrap();
+    /// *relu = ReluLayer::new().at_zero(AtZero::Active);
+    /// net.forward(&array![[0.0]])?;
+    /// assert_eq!(net.backward(&array![[3.0]])?, array![[3.0]]);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn layer_mut<T: Layer + 'static>(&mut self, index: usize) -> Option<&mut T> {
+        let layer: &mut dyn DynLayer = self.layers.get_mut(index)?.as_mut();
+        layer.as_any_mut().downcast_mut()
+    }
+
+    /// Runs `forward_owned` through the layers from `start` on.
+    fn forward_from(&mut self, start: usize, mut x: Array2<f64>) -> Result<Array2<f64>> {
+        for (i, layer) in self.layers.iter_mut().enumerate().skip(start) {
+            x = layer.forward_owned(x).map_err(in_layer(i))?;
+        }
+        self.output_dim = Some(x.dim());
+        Ok(x)
+    }
+
+    /// Errors unless `grad` has the shape of the last forward's output.
+    fn check_grad(&self, grad: &ArrayRef2<f64>) -> Result<()> {
+        let (rows, cols) = self.output_dim.ok_or(LayerError::BackwardBeforeForward {
+            layer: "Sequential",
+        })?;
+        if grad.dim() != (rows, cols) {
+            return Err(LayerError::shape(
+                "Sequential",
+                "backward",
+                "grad_output",
+                &[rows, cols],
+                grad.shape(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `backward_owned` through the layers before `end`, last first.
+    fn backward_until(&mut self, end: usize, mut g: Array2<f64>) -> Result<Array2<f64>> {
+        for (i, layer) in self.layers[..end].iter_mut().enumerate().rev() {
+            g = layer.backward_owned(g).map_err(in_layer(i))?;
+        }
+        Ok(g)
+    }
+}
+
+impl Layer for Sequential {
+    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        self.output_dim = None;
+        let Some(first) = self.layers.first_mut() else {
+            return self.forward_from(0, input.to_owned());
+        };
+        let x = first.forward(input).map_err(in_layer(0))?;
+        self.forward_from(1, x)
+    }
+
+    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
+        self.output_dim = None;
+        self.forward_from(0, input)
+    }
+
+    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        self.check_grad(grad_output)?;
+        let end = self.layers.len().saturating_sub(1);
+        let Some(last) = self.layers.last_mut() else {
+            return Ok(grad_output.to_owned());
+        };
+        let g = last.backward(grad_output).map_err(in_layer(end))?;
+        self.backward_until(end, g)
+    }
+
+    fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
+        self.check_grad(&grad_output)?;
+        self.backward_until(self.layers.len(), grad_output)
+    }
+
+    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        let mut layers = self.layers.iter().enumerate();
+        let Some((_, first)) = layers.next() else {
+            return Ok(input.to_owned());
+        };
+        let x = first.predict(input).map_err(in_layer(0))?;
+        layers.try_fold(x, |x, (i, layer)| layer.predict(&x).map_err(in_layer(i)))
+    }
+
+    /// Every layer's params, first layer first.
+    fn params(&mut self) -> Vec<Param<'_>> {
+        self.layers.iter_mut().flat_map(|l| l.params()).collect()
+    }
+}
+
+/// Lists the layers' type names.
+impl fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.layers.iter().map(|l| l.as_ref().type_name()).collect();
+        f.debug_struct("Sequential")
+            .field("layers", &names)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DenseLayer, ReluLayer};
+    use ndarray::array;
+
+    /// Dense(2→2) → ReLU → Dense(2→1), with hand-picked weights.
+    fn net() -> Sequential {
+        let mut net = Sequential::new();
+        net.push(
+            DenseLayer::from_parts(array![[1.0, -1.0], [2.0, 0.5]], array![0.0, 1.0]).unwrap(),
+        )
+        .push(ReluLayer::new())
+        .push(DenseLayer::from_parts(array![[1.0], [2.0]], array![0.5]).unwrap());
+        net
+    }
+
+    fn x() -> Array2<f64> {
+        array![[1.0, 1.0], [2.0, -1.0]]
+    }
+
+    fn g() -> Array2<f64> {
+        array![[2.0], [-3.0]]
+    }
+
+    fn grads(net: &mut Sequential) -> Vec<Vec<f64>> {
+        net.params()
+            .iter()
+            .map(|p| p.grad.iter().copied().collect())
+            .collect()
+    }
+
+    #[test]
+    fn forward_and_backward_chain_the_layers() {
+        // Hidden pre-activations are [[3, 0.5], [0, -1.5]]: the second row
+        // is inactive (0 exactly, and negative), so only row 0 flows back.
+        let mut net = net();
+        assert_eq!(net.forward(&x()).unwrap(), array![[4.5], [0.5]]);
+        assert_eq!(net.backward(&g()).unwrap(), array![[-2.0, 6.0], [0.0, 0.0]]);
+        let expected = vec![
+            vec![2.0, 4.0, 2.0, 4.0],
+            vec![2.0, 4.0],
+            vec![6.0, 1.0],
+            vec![-1.0],
+        ];
+        assert_eq!(grads(&mut net), expected);
+        assert_eq!(net.predict(&x()).unwrap(), array![[4.5], [0.5]]);
+
+        let mut owned = self::net();
+        let transposed = x().t().to_owned();
+        assert_eq!(
+            owned.forward(&transposed.t()).unwrap(),
+            array![[4.5], [0.5]]
+        );
+        owned.forward_owned(transposed.reversed_axes()).unwrap();
+        let dx = owned.backward_owned(g()).unwrap();
+        assert_eq!(dx, array![[-2.0, 6.0], [0.0, 0.0]]);
+        assert_eq!(grads(&mut owned), expected);
+    }
+
+    #[test]
+    fn an_empty_sequential_is_the_identity() {
+        let mut id = Sequential::default();
+        let err = id.backward(&g()).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::BackwardBeforeForward {
+                layer: "Sequential"
+            }
+        );
+        assert_eq!(id.forward(&x().t()).unwrap(), x().t());
+        assert_eq!(
+            id.backward(&array![[1.0, 2.0], [3.0, 4.0]]).unwrap(),
+            array![[1.0, 2.0], [3.0, 4.0]]
+        );
+        assert_eq!(id.predict(&x()).unwrap(), x());
+        assert_eq!(id.forward_owned(x()).unwrap(), x());
+        assert_eq!(id.backward_owned(x()).unwrap(), x());
+        assert!(id.params().is_empty());
+        assert!(id.backward(&g()).is_err()); // still checks the shape
+    }
+
+    #[test]
+    fn errors_name_the_failing_layer_and_the_container_keeps_working() {
+        let mut net = net();
+        net.forward(&x()).unwrap();
+        let err = net.forward(&array![[1.0, 2.0, 3.0]]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sequential layer 0: DenseLayer::forward: input has shape [1, 3], expected [1, 2]"
+        );
+        let err = net.backward(&g()).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::BackwardBeforeForward {
+                layer: "Sequential"
+            }
+        );
+        assert!(net.predict(&array![[1.0, 2.0, 3.0]]).is_err());
+
+        net.forward(&x()).unwrap();
+        let err = net.backward(&array![[1.0, 2.0]]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sequential::backward: grad_output has shape [1, 2], expected [2, 1]"
+        );
+        assert_eq!(net.backward(&g()).unwrap(), array![[-2.0, 6.0], [0.0, 0.0]]);
+
+        let mut bad = Sequential::new();
+        bad.push(ReluLayer::new()).push(net);
+        let err = bad.forward(&array![[1.0]]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sequential layer 1: Sequential layer 0: DenseLayer::forward: input has shape [1, 1], expected [1, 2]"
+        );
+        assert!(matches!(err, LayerError::InSequential { index: 1, .. }));
+    }
+
+    #[test]
+    fn layers_can_be_reached_by_their_type() {
+        let mut net = net();
+        net.forward(&x()).unwrap();
+        let relu: &ReluLayer = net.layer(1).unwrap();
+        assert_eq!(
+            relu.mask().unwrap().to_array(),
+            array![[true, true], [false, false]]
+        );
+        assert!(net.layer::<DenseLayer>(1).is_none());
+        assert!(net.layer::<ReluLayer>(3).is_none());
+        *net.layer_mut::<DenseLayer>(2).unwrap() =
+            DenseLayer::from_parts(array![[0.0], [0.0]], array![7.0]).unwrap();
+        assert_eq!(net.predict(&x()).unwrap(), array![[7.0], [7.0]]);
+        let debug = format!("{net:?}");
+        assert!(debug.starts_with("Sequential { layers: ["), "{debug}");
+        assert_eq!(debug.matches("DenseLayer").count(), 2, "{debug}");
+        assert!(debug.contains("ReluLayer"), "{debug}");
+    }
+}
