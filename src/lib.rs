@@ -28,13 +28,17 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod diagnostics;
 mod error;
+mod gradcheck;
 mod layer;
 
 pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
 };
+// pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
+pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 pub use layer::{Layer, Param};
 
 pub use ndarray;
@@ -51,6 +55,6 @@ pub use ndarray_rand::rand;
 /// # Ok::<(), LayerError>(())
 /// ```
 pub mod prelude {
-    pub use crate::{AtZero, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer};
+    pub use crate::{AtZero, GradCheck, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer};
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }

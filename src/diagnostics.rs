@@ -1,0 +1,1 @@
+//! [`ActivityStats`]: which units fire, counted across batches.
