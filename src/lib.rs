@@ -36,7 +36,7 @@ mod layer;
 pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
 };
-// pub use diagnostics::ActivityStats;
+pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 pub use layer::{Layer, Param};
@@ -55,6 +55,8 @@ pub use ndarray_rand::rand;
 /// # Ok::<(), LayerError>(())
 /// ```
 pub mod prelude {
-    pub use crate::{AtZero, GradCheck, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer};
+    pub use crate::{
+        ActivityStats, AtZero, GradCheck, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer,
+    };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }
