@@ -24,9 +24,10 @@ const NAME: &str = "GradCheck";
 /// element whose `±eps` step crosses one (in this layer or anywhere after
 /// it) shows as one-sided differences that disagree beyond the tolerance;
 /// it is counted as skipped, not checked. A crossed kink moves the central
-/// difference by half as much as it splits the one-sided ones, so a kink
-/// can never be reported as a failure; a wrong `backward` on smooth ground
-/// leaves the one-sided differences in agreement and is caught.
+/// difference by half as much as it splits the one-sided ones, so it is not
+/// reported as a failure (unless two kinks within `eps` on either side
+/// cancel out); a wrong `backward` on smooth ground leaves the one-sided
+/// differences in agreement and is caught.
 ///
 /// The defaults are `torch.autograd.gradcheck`'s for `f64`: eps `1e-6`,
 /// atol `1e-5`, rtol `1e-3`.

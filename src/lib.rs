@@ -8,6 +8,10 @@
 //! and infinities follow PyTorch, and the side that `±0.0` falls on is a
 //! choice ([`AtZero`]).
 //!
+//! [`GradCheck`] compares any layer's `backward` with finite differences,
+//! skipping elements next to a kink; [`ActivityStats`] counts from the masks
+//! how often each unit fires, and which ones are dead.
+//!
 //! ```
 //! use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer};
 //!
