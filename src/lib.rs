@@ -10,6 +10,9 @@
 //!
 //! To train them: [`DenseLayer`] (`y = x·W + b`), [`Sequential`] to chain
 //! layers, the [`loss`] functions and the [`Sgd`] optimizer.
+//! [`GradCheck`] compares any layer's `backward` with finite differences,
+//! skipping elements next to a kink; [`ActivityStats`] counts from the masks
+//! how often each unit fires, and which ones are dead.
 //!
 //! ```
 //! use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer};
@@ -32,7 +35,9 @@
 
 mod activation;
 mod dense;
+mod diagnostics;
 mod error;
+mod gradcheck;
 mod layer;
 pub mod loss;
 mod optim;
@@ -42,7 +47,9 @@ pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
 };
 pub use dense::DenseLayer;
+pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
+pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 pub use layer::{Layer, Param};
 pub use optim::Sgd;
 pub use sequential::Sequential;
@@ -63,8 +70,8 @@ pub use ndarray_rand::rand;
 pub mod prelude {
     pub use crate::loss;
     pub use crate::{
-        AtZero, DenseLayer, Layer, LayerError, LeakyReluLayer, Mask, Param, ReluLayer, Sequential,
-        Sgd,
+        ActivityStats, AtZero, DenseLayer, GradCheck, Layer, LayerError, LeakyReluLayer, Mask,
+        Param, ReluLayer, Sequential, Sgd,
     };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }

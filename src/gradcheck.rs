@@ -1,0 +1,1044 @@
+//! [`GradCheck`]: compares a layer's `backward` with finite differences.
+
+use std::fmt;
+
+use ndarray::{Array2, ArrayD, ArrayRef2, Dimension};
+use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
+
+use crate::{Layer, LayerError, Result};
+
+const NAME: &str = "GradCheck";
+
+/// A finite-difference gradient checker for any [`Layer`].
+///
+/// [`check`](GradCheck::check) draws a random upstream gradient `G` (seeded,
+/// so runs repeat) and takes `L = sum(G ⊙ layer(x))`. One `forward` and
+/// `backward` give the analytic dL/dx and every parameter gradient; central
+/// differences `(L(v+eps) − L(v−eps)) / 2eps` of `predict` give the numeric
+/// ones, element by element, for the input and every parameter. An element
+/// passes if `|analytic − numeric| <= atol + rtol·|numeric|`.
+///
+/// Rectifiers have kinks, where the central difference is meaningless. An
+/// element whose `±eps` step crosses one (in this layer or anywhere after
+/// it) shows as one-sided differences that disagree beyond the tolerance;
+/// it is counted as skipped, not checked. A crossed kink moves the central
+/// difference by half as much as it splits the one-sided ones, so it is not
+/// reported as a failure (unless two kinks within `eps` on either side
+/// cancel out); a wrong `backward` on smooth ground leaves the one-sided
+/// differences in agreement and is caught.
+///
+/// The defaults are `torch.autograd.gradcheck`'s for `f64`: eps `1e-6`,
+/// atol `1e-5`, rtol `1e-3`.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, GradCheck, LeakyReluLayer};
+///
+/// let mut leaky = LeakyReluLayer::new(0.2)?;
+/// let x = array![[-1.5, 0.0, 2.0], [3e-7, -4.0, 0.5]];
+/// let report = GradCheck::default().check(&mut leaky, &x)?;
+/// assert!(report.passed(), "{report}");
+/// assert_eq!((report.checked(), report.skipped()), (4, 2)); // 0.0 and 3e-7 sit at the kink
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradCheck {
+    eps: f64,
+    atol: f64,
+    rtol: f64,
+    seed: u64,
+}
+
+impl Default for GradCheck {
+    /// eps `1e-6`, atol `1e-5`, rtol `1e-3` (PyTorch's for `f64`), seed 0.
+    fn default() -> Self {
+        GradCheck {
+            eps: 1e-6,
+            atol: 1e-5,
+            rtol: 1e-3,
+            seed: 0,
+        }
+    }
+}
+
+/// `Ok(value)` if `ok`, else [`LayerError::InvalidParameter`] naming it.
+fn validated(name: &'static str, value: f64, ok: bool, reason: &'static str) -> Result<f64> {
+    if ok {
+        Ok(value)
+    } else {
+        Err(LayerError::InvalidParameter {
+            layer: NAME,
+            name,
+            value,
+            reason,
+        })
+    }
+}
+
+/// Every value is finite, else the first that is not, as an error.
+fn finite<'a>(name: &'static str, values: impl IntoIterator<Item = &'a f64>) -> Result<()> {
+    let reason = "must be finite for finite differences";
+    values
+        .into_iter()
+        .try_for_each(|&v| validated(name, v, v.is_finite(), reason).map(drop))
+}
+
+impl GradCheck {
+    /// The same checker with finite-difference step `eps`.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] naming the value unless `eps` is
+    /// finite and positive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::GradCheck;
+    ///
+    /// assert_eq!(GradCheck::default().with_eps(1e-4)?.eps(), 1e-4);
+    /// let err = GradCheck::default().with_eps(0.0).unwrap_err();
+    /// assert_eq!(err.to_string(), "GradCheck: invalid eps = 0: must be finite and positive");
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn with_eps(mut self, eps: f64) -> Result<Self> {
+        let ok = eps.is_finite() && eps > 0.0;
+        self.eps = validated("eps", eps, ok, "must be finite and positive")?;
+        Ok(self)
+    }
+
+    /// The same checker with absolute tolerance `atol`.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] naming the value unless `atol` is
+    /// finite and non-negative.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::GradCheck;
+    ///
+    /// assert_eq!(GradCheck::default().with_atol(1e-7)?.atol(), 1e-7);
+    /// assert!(GradCheck::default().with_atol(f64::NAN).is_err());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn with_atol(mut self, atol: f64) -> Result<Self> {
+        let ok = atol.is_finite() && atol >= 0.0;
+        self.atol = validated("atol", atol, ok, "must be finite and non-negative")?;
+        Ok(self)
+    }
+
+    /// The same checker with relative tolerance `rtol`.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] naming the value unless `rtol` is
+    /// finite and non-negative.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::GradCheck;
+    ///
+    /// assert_eq!(GradCheck::default().with_rtol(0.0)?.rtol(), 0.0);
+    /// assert!(GradCheck::default().with_rtol(-1e-3).is_err());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn with_rtol(mut self, rtol: f64) -> Result<Self> {
+        let ok = rtol.is_finite() && rtol >= 0.0;
+        self.rtol = validated("rtol", rtol, ok, "must be finite and non-negative")?;
+        Ok(self)
+    }
+
+    /// The same checker drawing its upstream gradient from `seed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::GradCheck;
+    ///
+    /// assert_eq!(GradCheck::default().with_seed(7).seed(), 7);
+    /// ```
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The finite-difference step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(rectify::GradCheck::default().eps(), 1e-6);
+    /// ```
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// The absolute tolerance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(rectify::GradCheck::default().atol(), 1e-5);
+    /// ```
+    pub fn atol(&self) -> f64 {
+        self.atol
+    }
+
+    /// The relative tolerance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(rectify::GradCheck::default().rtol(), 1e-3);
+    /// ```
+    pub fn rtol(&self) -> f64 {
+        self.rtol
+    }
+
+    /// The seed of the upstream gradient.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(rectify::GradCheck::default().seed(), 0);
+    /// ```
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Checks `layer`'s input and parameter gradients at `input`.
+    ///
+    /// Costs one `forward`, one `backward` and two `predict`s per input and
+    /// parameter element: meant for small layers and batches. Afterwards the
+    /// layer holds the cache and parameter gradients of that one training
+    /// pass, and its parameter values are bit-identical to before, also when
+    /// an error is returned.
+    ///
+    /// # Errors
+    ///
+    /// - [`LayerError::InvalidParameter`] if an input or parameter element
+    ///   is NaN or infinite (no finite differences there), or so large that
+    ///   `eps` vanishes beside it (`|v| > 2^52·eps` or so);
+    /// - any error of the layer's `forward`, `backward` or `predict`;
+    /// - [`LayerError::ShapeMismatch`] if the layer is inconsistent with
+    ///   itself: its input gradient does not have the input's shape, a
+    ///   parameter gradient not its parameter's, or `predict` not
+    ///   `forward`'s output shape.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, GradArray, GradCheck, ReluLayer};
+    ///
+    /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[1.0, -2.0]])?;
+    /// assert!(report.passed());
+    /// let worst = report.worst().unwrap();
+    /// assert_eq!(worst.array, GradArray::Input);
+    /// assert!(worst.error <= worst.tolerance);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn check(&self, layer: &mut dyn Layer, input: &ArrayRef2<f64>) -> Result<GradCheckReport> {
+        finite("input element", input)?;
+
+        let output = layer.forward(input)?;
+        let upstream = Array2::random_using(
+            output.dim(),
+            StandardNormal,
+            &mut StdRng::seed_from_u64(self.seed),
+        );
+        let grad_input = layer.backward(&upstream)?;
+        same_shape("input gradient", input.shape(), grad_input.shape())?;
+        let mut params = Vec::new();
+        for p in layer.params() {
+            same_shape("parameter gradient", p.value.shape(), p.grad.shape())?;
+            finite("parameter element", &p.value)?;
+            params.push((p.value.to_owned(), p.grad.to_owned()));
+        }
+        let base = layer.predict(input)?;
+        same_shape("predict output", output.shape(), base.shape())?;
+
+        let numeric = Numeric {
+            check: self,
+            base: &base,
+            upstream: &upstream,
+        };
+        numeric.run(layer, input, &grad_input, &params)
+    }
+
+    /// `atol + rtol·|numeric|`.
+    fn tolerance(&self, numeric: f64) -> f64 {
+        self.atol + self.rtol * numeric.abs()
+    }
+}
+
+/// The numeric half of a check: the unperturbed output and `G`.
+struct Numeric<'a> {
+    check: &'a GradCheck,
+    base: &'a Array2<f64>,
+    upstream: &'a Array2<f64>,
+}
+
+impl Numeric<'_> {
+    /// Compares the analytic gradient of every input element, then of every
+    /// parameter element (`params` holds each value and gradient), with
+    /// finite differences. Each element is restored after its probe, before
+    /// any error of the probe is returned.
+    fn run(
+        &self,
+        layer: &mut dyn Layer,
+        input: &ArrayRef2<f64>,
+        grad_input: &Array2<f64>,
+        params: &[(ArrayD<f64>, ArrayD<f64>)],
+    ) -> Result<GradCheckReport> {
+        let mut report = GradCheckReport::default();
+        let mut x = input.to_owned();
+        for ((r, c), &analytic) in grad_input.indexed_iter() {
+            let original = x[[r, c]];
+            let numeric = self.probe(original, |v| {
+                x[[r, c]] = v;
+                layer.predict(&x)
+            });
+            x[[r, c]] = original;
+            report.add(self.compare(GradArray::Input, vec![r, c], analytic, numeric?));
+        }
+        for (k, (values, grad)) in params.iter().enumerate() {
+            for ((index, &original), &analytic) in values.indexed_iter().zip(grad) {
+                let numeric = self.probe(original, |v| {
+                    layer.params()[k].value[index.clone()] = v;
+                    layer.predict(input)
+                });
+                layer.params()[k].value[index.clone()] = original;
+                let index = index.slice().to_vec();
+                report.add(self.compare(GradArray::Param(k), index, analytic, numeric?));
+            }
+        }
+        Ok(report)
+    }
+
+    /// dL/dv by central differences, where `eval(v)` is the layer's output
+    /// with one element set to `v`; `None` if a kink lies within `eps`.
+    fn probe(
+        &self,
+        v: f64,
+        mut eval: impl FnMut(f64) -> Result<Array2<f64>>,
+    ) -> Result<Option<f64>> {
+        let eps = self.check.eps;
+        let (step_up, step_down) = ((v + eps) - v, v - (v - eps));
+        let reason = "is lost in rounding next to an element this large";
+        validated("eps", eps, step_up > 0.0 && step_down > 0.0, reason)?;
+        let (plus, minus) = (eval(v + eps)?, eval(v - eps)?);
+        same_shape("predict output", self.base.shape(), plus.shape())?;
+        same_shape("predict output", self.base.shape(), minus.shape())?;
+        // Differences of outputs before summing: exact zeros where the
+        // element has no effect, so a large L adds no rounding error. The
+        // steps are the true ones, not eps, as v ± eps rounds.
+        let dl = |a: &Array2<f64>, b: &Array2<f64>| (self.upstream * &(a - b)).sum();
+        let right = dl(&plus, self.base) / step_up;
+        let left = dl(self.base, &minus) / step_down;
+        let central = dl(&plus, &minus) / (step_up + step_down);
+        // NaN differences are not a kink: they fail the comparison below.
+        let near_kink = (right - left).abs() > self.check.tolerance(central);
+        Ok((!near_kink).then_some(central))
+    }
+
+    fn compare(
+        &self,
+        array: GradArray,
+        index: Vec<usize>,
+        analytic: f64,
+        numeric: Option<f64>,
+    ) -> Option<ElementCheck> {
+        numeric.map(|numeric| ElementCheck {
+            array,
+            index,
+            analytic,
+            numeric,
+            error: (analytic - numeric).abs(),
+            tolerance: self.check.tolerance(numeric),
+        })
+    }
+}
+
+fn same_shape(what: &'static str, expected: &[usize], actual: &[usize]) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(LayerError::shape(NAME, "check", what, expected, actual))
+    }
+}
+
+/// Which array a checked element belongs to.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::GradArray;
+///
+/// assert_eq!(GradArray::Input.to_string(), "input");
+/// assert_eq!(GradArray::Param(1).to_string(), "parameter 1");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GradArray {
+    /// The layer's input.
+    Input,
+    /// Parameter `k`, in the order of [`Layer::params`].
+    Param(usize),
+}
+
+impl fmt::Display for GradArray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GradArray::Input => write!(f, "input"),
+            GradArray::Param(k) => write!(f, "parameter {k}"),
+        }
+    }
+}
+
+/// One element's analytic and numeric gradient.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, GradArray, GradCheck, ReluLayer};
+///
+/// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[2.0]])?;
+/// let e = report.worst().unwrap();
+/// assert_eq!((e.array, e.index.as_slice()), (GradArray::Input, &[0, 0][..]));
+/// assert!((e.analytic - e.numeric).abs() == e.error && e.error <= e.tolerance);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementCheck {
+    /// The array the element is in.
+    pub array: GradArray,
+    /// The element's index in that array.
+    pub index: Vec<usize>,
+    /// The gradient from `backward`.
+    pub analytic: f64,
+    /// The gradient from central differences.
+    pub numeric: f64,
+    /// `|analytic − numeric|`.
+    pub error: f64,
+    /// `atol + rtol·|numeric|`: the element passes if `error <= tolerance`.
+    pub tolerance: f64,
+}
+
+impl ElementCheck {
+    /// Whether the element is within tolerance (false if either side is NaN).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ElementCheck, GradArray};
+    ///
+    /// let e = ElementCheck { array: GradArray::Input, index: vec![0, 0], analytic: 1.0,
+    ///                        numeric: 1.5, error: 0.5, tolerance: 1e-3 };
+    /// assert!(!e.passed());
+    /// ```
+    pub fn passed(&self) -> bool {
+        self.error <= self.tolerance
+    }
+
+    /// How far out of tolerance: `error / tolerance`, infinite for NaN.
+    fn badness(&self) -> f64 {
+        match self.error / self.tolerance {
+            r if r.is_nan() && self.error == 0.0 => 0.0,
+            r if r.is_nan() => f64::INFINITY,
+            r => r,
+        }
+    }
+}
+
+impl fmt::Display for ElementCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?}: analytic {:e}, numeric {:e}, error {:.3e} (tolerance {:.3e})",
+            self.array, self.index, self.analytic, self.numeric, self.error, self.tolerance
+        )
+    }
+}
+
+/// The outcome of [`GradCheck::check`]: counts and the worst element.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, GradCheck, ReluLayer};
+///
+/// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[1.0, 0.0, -1.0]])?;
+/// assert_eq!((report.checked(), report.skipped(), report.failed()), (2, 1, 0));
+/// assert!(report.to_string().starts_with("gradient check passed: 2 elements checked, 1 skipped"));
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GradCheckReport {
+    checked: usize,
+    skipped: usize,
+    failed: usize,
+    worst: Option<ElementCheck>,
+}
+
+impl GradCheckReport {
+    /// True if at least one element was checked and none failed. A check
+    /// that could only skip (everything near a kink) has not passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, GradCheck, ReluLayer};
+    ///
+    /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[0.0]])?;
+    /// assert!(!report.passed() && report.failed() == 0 && report.skipped() == 1);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn passed(&self) -> bool {
+        self.checked > 0 && self.failed == 0
+    }
+
+    /// How many elements were compared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, GradCheck, ReluLayer};
+    ///
+    /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[1.0, 2.0]])?;
+    /// assert_eq!(report.checked(), 2);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn checked(&self) -> usize {
+        self.checked
+    }
+
+    /// How many elements were skipped because a kink lies within `eps`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, GradCheck, ReluLayer};
+    ///
+    /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[-0.0, 5e-7]])?;
+    /// assert_eq!(report.skipped(), 2);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// How many checked elements were out of tolerance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, GradCheck, ReluLayer};
+    ///
+    /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[3.0]])?;
+    /// assert_eq!(report.failed(), 0);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn failed(&self) -> usize {
+        self.failed
+    }
+
+    /// The checked element furthest out of (or closest to leaving) its
+    /// tolerance, by `error / tolerance`; `None` if nothing was checked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, GradCheck, ReluLayer};
+    ///
+    /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[0.0]])?;
+    /// assert!(report.worst().is_none());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn worst(&self) -> Option<&ElementCheck> {
+        self.worst.as_ref()
+    }
+
+    /// Counts one probe: `None` was skipped near a kink.
+    fn add(&mut self, element: Option<ElementCheck>) {
+        let Some(e) = element else {
+            self.skipped += 1;
+            return;
+        };
+        self.checked += 1;
+        self.failed += usize::from(!e.passed());
+        if self
+            .worst
+            .as_ref()
+            .is_none_or(|w| e.badness() > w.badness())
+        {
+            self.worst = Some(e);
+        }
+    }
+}
+
+impl fmt::Display for GradCheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.passed() { "passed" } else { "FAILED" };
+        write!(
+            f,
+            "gradient check {verdict}: {} elements checked, {} skipped near kinks",
+            self.checked, self.skipped
+        )?;
+        if self.failed > 0 {
+            write!(f, ", {} out of tolerance", self.failed)?;
+        }
+        match &self.worst {
+            Some(worst) => write!(f, "; worst: {worst}"),
+            None => write!(f, "; nothing was checked"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use ndarray::{array, s, Array1, Axis};
+
+    use super::*;
+    use crate::{AtZero, LeakyReluLayer, Param, ReluLayer};
+
+    fn check(layer: &mut dyn Layer, x: &ArrayRef2<f64>) -> GradCheckReport {
+        GradCheck::default().check(layer, x).unwrap()
+    }
+
+    /// neuronika's bug: the negative side returns `slope`, not `slope·g`.
+    struct ForgetfulLeaky {
+        slope: f64,
+        input: Option<Array2<f64>>,
+    }
+
+    impl Layer for ForgetfulLeaky {
+        fn forward(&mut self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            self.input = Some(x.to_owned());
+            self.predict(x)
+        }
+        fn backward(&mut self, g: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            let x = self.input.as_ref().unwrap();
+            Ok(ndarray::Zip::from(x)
+                .and(g)
+                .map_collect(|&x, &g| if x > 0.0 { g } else { self.slope }))
+        }
+        fn predict(&self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            Ok(x.mapv(|x| if x > 0.0 { x } else { self.slope * x }))
+        }
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Bug {
+        None,
+        TransposedWeightGrad,
+        DoubledBiasGrad,
+        MeanBiasGrad,
+        TransposedInputGrad,
+        TransposedPredict,
+    }
+
+    /// `y = x·W + b` with a 3×3 weight, and optionally a bug.
+    struct Dense {
+        w: Array2<f64>,
+        b: Array1<f64>,
+        dw: Array2<f64>,
+        db: Array1<f64>,
+        input: Option<Array2<f64>>,
+        bug: Bug,
+    }
+
+    impl Dense {
+        fn new(bug: Bug) -> Self {
+            Dense {
+                w: array![[0.5, -1.2, 0.3], [0.8, 0.1, -0.7], [-0.4, 0.9, 1.1]],
+                b: array![-0.5, -0.2, 0.3],
+                dw: Array2::zeros((3, 3)),
+                db: Array1::zeros(3),
+                input: None,
+                bug,
+            }
+        }
+        fn affine(&self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            if x.ncols() != 3 {
+                return Err(LayerError::shape(
+                    "Dense",
+                    "forward",
+                    "input",
+                    &[x.nrows(), 3],
+                    x.shape(),
+                ));
+            }
+            Ok(x.dot(&self.w) + &self.b)
+        }
+    }
+
+    impl Layer for Dense {
+        fn forward(&mut self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            let y = self.affine(x)?;
+            self.input = Some(x.to_owned());
+            Ok(y)
+        }
+        fn backward(&mut self, g: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            let x = self.input.as_ref().unwrap();
+            let dw = x.t().dot(g);
+            self.dw = if self.bug == Bug::TransposedWeightGrad {
+                dw.reversed_axes()
+            } else {
+                dw
+            };
+            self.db = match self.bug {
+                Bug::DoubledBiasGrad => 2.0 * g.sum_axis(Axis(0)),
+                Bug::MeanBiasGrad => g.mean_axis(Axis(0)).unwrap(),
+                _ => g.sum_axis(Axis(0)),
+            };
+            let dx = g.dot(&self.w.t());
+            Ok(if self.bug == Bug::TransposedInputGrad {
+                dx.reversed_axes()
+            } else {
+                dx
+            })
+        }
+        fn predict(&self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            let y = self.affine(x)?;
+            Ok(if self.bug == Bug::TransposedPredict {
+                y.reversed_axes()
+            } else {
+                y
+            })
+        }
+        fn params(&mut self) -> Vec<Param<'_>> {
+            vec![
+                Param {
+                    value: self.w.view_mut().into_dyn(),
+                    grad: self.dw.view().into_dyn(),
+                },
+                Param {
+                    value: self.b.view_mut().into_dyn(),
+                    grad: self.db.view().into_dyn(),
+                },
+            ]
+        }
+    }
+
+    /// A minimal Sequential.
+    struct Chain(Vec<Box<dyn Layer>>);
+
+    impl Layer for Chain {
+        fn forward(&mut self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            self.0
+                .iter_mut()
+                .try_fold(x.to_owned(), |x, l| l.forward(&x))
+        }
+        fn backward(&mut self, g: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            self.0
+                .iter_mut()
+                .rev()
+                .try_fold(g.to_owned(), |g, l| l.backward(&g))
+        }
+        fn predict(&self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            self.0.iter().try_fold(x.to_owned(), |x, l| l.predict(&x))
+        }
+        fn params(&mut self) -> Vec<Param<'_>> {
+            self.0.iter_mut().flat_map(|l| l.params()).collect()
+        }
+    }
+
+    /// A correct Dense whose `predict` fails after `left` calls.
+    struct FailAfter {
+        inner: Dense,
+        left: Cell<usize>,
+    }
+
+    impl Layer for FailAfter {
+        fn forward(&mut self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            self.inner.forward(x)
+        }
+        fn backward(&mut self, g: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            self.inner.backward(g)
+        }
+        fn predict(&self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+            let left = self.left.get();
+            if left == 0 {
+                return Err(LayerError::InvalidParameter {
+                    layer: "FailAfter",
+                    name: "calls",
+                    value: 0.0,
+                    reason: "spent",
+                });
+            }
+            self.left.set(left - 1);
+            self.inner.predict(x)
+        }
+        fn params(&mut self) -> Vec<Param<'_>> {
+            self.inner.params()
+        }
+    }
+
+    /// 12 values, 5 of them within eps = 1e-6 of the kink at 0.
+    fn near_zero() -> Array2<f64> {
+        array![
+            [-1.5, 0.0, -0.0, 3e-7],
+            [-5e-7, 2.0, 0.7, -0.3],
+            [9e-7, 1.2, -2.5, 4.0]
+        ]
+    }
+
+    fn x() -> Array2<f64> {
+        array![[1.0, -2.0, 0.5], [0.3, 0.7, -1.1]]
+    }
+
+    fn bits(layer: &mut dyn Layer) -> Vec<Vec<u64>> {
+        layer
+            .params()
+            .iter()
+            .map(|p| p.value.iter().map(|v| v.to_bits()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_pytorchs_and_setters_validate() {
+        let c = GradCheck::default();
+        assert_eq!(
+            (c.eps(), c.atol(), c.rtol(), c.seed()),
+            (1e-6, 1e-5, 1e-3, 0)
+        );
+        for bad in [0.0, -1e-6, f64::NAN, f64::INFINITY] {
+            let err = c.with_eps(bad).unwrap_err();
+            assert!(
+                matches!(err, LayerError::InvalidParameter { name: "eps", .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains(&bad.to_string()), "{err}");
+        }
+        for bad in [-1e-9, f64::NAN, f64::NEG_INFINITY] {
+            assert!(matches!(
+                c.with_atol(bad),
+                Err(LayerError::InvalidParameter { name: "atol", .. })
+            ));
+            assert!(matches!(
+                c.with_rtol(bad),
+                Err(LayerError::InvalidParameter { name: "rtol", .. })
+            ));
+        }
+        let c = c
+            .with_eps(1e-4)
+            .unwrap()
+            .with_atol(0.0)
+            .unwrap()
+            .with_rtol(2e-2)
+            .unwrap()
+            .with_seed(9);
+        assert_eq!(
+            (c.eps(), c.atol(), c.rtol(), c.seed()),
+            (1e-4, 0.0, 2e-2, 9)
+        );
+    }
+
+    #[test]
+    fn rectifiers_pass_and_skip_exactly_the_elements_near_zero() {
+        let layers: Vec<Box<dyn Layer>> = vec![
+            Box::new(ReluLayer::new()),
+            Box::new(ReluLayer::new().at_zero(AtZero::Active)),
+            Box::new(LeakyReluLayer::new(0.01).unwrap()),
+            Box::new(LeakyReluLayer::new(0.2).unwrap()),
+            Box::new(LeakyReluLayer::new(-0.5).unwrap().at_zero(AtZero::Active)),
+        ];
+        let x = near_zero();
+        for mut layer in layers {
+            for input in [x.view(), x.t()] {
+                let report = check(layer.as_mut(), &input);
+                assert!(report.passed(), "{report}");
+                assert_eq!((report.checked(), report.skipped()), (7, 5), "{report}");
+            }
+            let report = check(layer.as_mut(), &x.slice(s![..;2, 1..]));
+            assert_eq!(
+                (report.checked(), report.skipped(), report.passed()),
+                (3, 3, true),
+                "{report}"
+            );
+        }
+    }
+
+    #[test]
+    fn forgetting_the_upstream_gradient_is_caught() {
+        let x = x();
+        let report = check(
+            &mut ForgetfulLeaky {
+                slope: 0.2,
+                input: None,
+            },
+            &x,
+        );
+        assert!(!report.passed(), "{report}");
+        assert_eq!(report.failed(), 2, "one per negative input: {report}");
+        let worst = report.worst().unwrap();
+        assert_eq!(worst.array, GradArray::Input);
+        assert!(x[[worst.index[0], worst.index[1]]] < 0.0, "{report}");
+        assert_eq!(worst.analytic, 0.2);
+        assert!(check(&mut LeakyReluLayer::new(0.2).unwrap(), &x).passed());
+    }
+
+    #[test]
+    fn a_transposed_weight_gradient_is_caught() {
+        let report = check(&mut Dense::new(Bug::TransposedWeightGrad), &x());
+        assert!(!report.passed(), "{report}");
+        assert_eq!(report.failed(), 6, "the off-diagonal weights: {report}");
+        let worst = report.worst().unwrap();
+        assert_eq!(worst.array, GradArray::Param(0));
+        assert_ne!(worst.index[0], worst.index[1]);
+        assert!(
+            report
+                .to_string()
+                .starts_with("gradient check FAILED: 18 elements checked"),
+            "{report}"
+        );
+        assert!(
+            report.to_string().contains("worst: parameter 0 ["),
+            "{report}"
+        );
+
+        let report = check(&mut Dense::new(Bug::None), &x());
+        assert!(report.passed(), "{report}");
+        assert_eq!((report.checked(), report.skipped()), (6 + 9 + 3, 0));
+    }
+
+    #[test]
+    fn a_mis_scaled_bias_gradient_is_caught() {
+        for bug in [Bug::DoubledBiasGrad, Bug::MeanBiasGrad] {
+            let report = check(&mut Dense::new(bug), &x());
+            assert_eq!(report.failed(), 3, "{report}");
+            assert_eq!(
+                report.worst().unwrap().array,
+                GradArray::Param(1),
+                "{report}"
+            );
+        }
+    }
+
+    #[test]
+    fn kinks_downstream_are_skipped_and_bugs_upstream_of_them_caught() {
+        // Row 0's first pre-activation is 1·0.5 + (−0.5) = 0 exactly: every
+        // input of row 0, W[0][0] and b[0] move it across ReLU's kink.
+        let x = array![[1.0, 0.0, 0.0], [0.3, -1.2, 2.0]];
+        let mut net = Chain(vec![
+            Box::new(Dense::new(Bug::None)),
+            Box::new(ReluLayer::new()),
+        ]);
+        let report = check(&mut net, &x);
+        assert!(report.passed(), "{report}");
+        assert_eq!((report.checked(), report.skipped()), (13, 5), "{report}");
+
+        let mut net = Chain(vec![
+            Box::new(Dense::new(Bug::MeanBiasGrad)),
+            Box::new(ReluLayer::new()),
+        ]);
+        let report = check(&mut net, &x);
+        assert_eq!(
+            report.worst().unwrap().array,
+            GradArray::Param(1),
+            "{report}"
+        );
+        assert!(!report.passed());
+    }
+
+    #[test]
+    fn parameters_are_restored_bit_for_bit_also_after_an_error() {
+        let mut dense = Dense::new(Bug::None);
+        dense.w[[0, 1]] = -0.0;
+        dense.w[[2, 2]] = 0.1 + 0.2;
+        dense.b[1] = 0.25; // 0.25 + 1e-6 - 1e-6 != 0.25
+        let before = bits(&mut dense);
+        check(&mut dense, &x());
+        assert_eq!(bits(&mut dense), before);
+
+        // 1 base predict, 2 per input element, then fails inside W[1][1]'s probe.
+        let mut failing = FailAfter {
+            inner: dense,
+            left: Cell::new(1 + 2 * 6 + 2 * 4 + 1),
+        };
+        let err = GradCheck::default().check(&mut failing, &x()).unwrap_err();
+        assert!(matches!(
+            err,
+            LayerError::InvalidParameter {
+                layer: "FailAfter",
+                ..
+            }
+        ));
+        assert_eq!(bits(&mut failing), before);
+    }
+
+    #[test]
+    fn inconsistent_layers_and_bad_inputs_are_errors() {
+        let c = GradCheck::default();
+        let shape_error = |bug| c.check(&mut Dense::new(bug), &x()).unwrap_err();
+        assert_eq!(
+            shape_error(Bug::TransposedInputGrad),
+            LayerError::shape(NAME, "check", "input gradient", &[2, 3], &[3, 2])
+        );
+        assert_eq!(
+            shape_error(Bug::TransposedPredict),
+            LayerError::shape(NAME, "check", "predict output", &[2, 3], &[3, 2])
+        );
+        let err = c.check(&mut Dense::new(Bug::None), &x().t()).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::shape("Dense", "forward", "input", &[3, 3], &[3, 2])
+        );
+
+        let err = c
+            .check(&mut ReluLayer::new(), &array![[1.0, 1e11]])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GradCheck: invalid eps = 0.000001: is lost in rounding next to an element this large"
+        );
+        let coarse = c.with_eps(1e-4).unwrap();
+        assert!(coarse
+            .check(&mut ReluLayer::new(), &array![[1e11]])
+            .unwrap()
+            .passed());
+        let err = c
+            .check(&mut ReluLayer::new(), &array![[1.0, f64::NAN]])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LayerError::InvalidParameter {
+                    name: "input element",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mut dense = Dense::new(Bug::None);
+        dense.b[2] = f64::INFINITY;
+        let err = c.check(&mut dense, &x()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GradCheck: invalid parameter element = inf: must be finite for finite differences"
+        );
+    }
+
+    #[test]
+    fn seeded_and_repeatable() {
+        let c = GradCheck::default().with_seed(5);
+        let a = c
+            .check(&mut Dense::new(Bug::TransposedWeightGrad), &x())
+            .unwrap();
+        let b = c
+            .check(&mut Dense::new(Bug::TransposedWeightGrad), &x())
+            .unwrap();
+        assert_eq!(a, b);
+        let other = GradCheck::default()
+            .check(&mut Dense::new(Bug::TransposedWeightGrad), &x())
+            .unwrap();
+        assert_ne!(a.worst().unwrap().numeric, other.worst().unwrap().numeric);
+    }
+}
