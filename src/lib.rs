@@ -57,6 +57,11 @@ pub use sequential::Sequential;
 pub use ndarray;
 pub use ndarray_rand::rand;
 
+/// The README's code blocks, run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The names most programs need: `use rectify::prelude::*;`.
 ///
 /// ```
