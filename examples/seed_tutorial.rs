@@ -19,14 +19,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("Applying Relu on ({x:.1}) gives {:.1}", relu(x));
     }
     for x in POINTS {
-        println!("Applying Leaky Relu on ({x:.1}) gives {:.1}", leaky_relu(x, 0.01));
+        println!(
+            "Applying Leaky Relu on ({x:.1}) gives {:.1}",
+            leaky_relu(x, 0.01)
+        );
     }
 
     // The same points through the layers: one batch of five samples.
     let batch = Array2::from_shape_vec((5, 1), POINTS.to_vec())?;
     let mut layers = [
         ("ReLU", Box::new(ReluLayer::new()) as Box<dyn Layer>),
-        ("ReLU, AtZero::Active", Box::new(ReluLayer::new().at_zero(AtZero::Active))),
+        (
+            "ReLU, AtZero::Active",
+            Box::new(ReluLayer::new().at_zero(AtZero::Active)),
+        ),
         ("Leaky ReLU", Box::new(LeakyReluLayer::default())),
         (
             "Leaky ReLU, AtZero::Active",
@@ -55,9 +61,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!();
     let nan = f64::NAN;
     println!("A NaN input (a diverged network upstream):");
-    println!("  max(0.0, NaN)          gives {:.1}  (the tutorial's relu)", f64::max(0.0, nan));
+    println!(
+        "  max(0.0, NaN)          gives {:.1}  (the tutorial's relu)",
+        f64::max(0.0, nan)
+    );
     println!("  rectify::relu(NaN)     gives {:.1}", relu(nan));
-    println!("  leaky_relu(NaN, 0.01)  gives {:.1}", leaky_relu(nan, 0.01));
+    println!(
+        "  leaky_relu(NaN, 0.01)  gives {:.1}",
+        leaky_relu(nan, 0.01)
+    );
     let mut relu_layer = ReluLayer::new();
     let y = relu_layer.forward(&Array2::from_elem((1, 1), nan))?;
     let g = relu_layer.backward(&Array2::from_elem((1, 1), 2.0))?;

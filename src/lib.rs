@@ -44,7 +44,8 @@ mod optim;
 mod sequential;
 
 pub use activation::{
-    leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, ReluLayer,
+    leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, PReluLayer,
+    ReluLayer,
 };
 pub use dense::DenseLayer;
 pub use diagnostics::ActivityStats;
@@ -76,7 +77,7 @@ pub mod prelude {
     pub use crate::loss;
     pub use crate::{
         ActivityStats, AtZero, DenseLayer, GradCheck, Layer, LayerError, LeakyReluLayer, Mask,
-        Param, ReluLayer, Sequential, Sgd,
+        PReluLayer, Param, ReluLayer, Sequential, Sgd,
     };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }

@@ -9,10 +9,12 @@
 
 mod leaky_relu;
 mod mask;
+mod prelu;
 mod relu;
 
 pub use leaky_relu::{leaky_relu, leaky_relu_grad, LeakyReluLayer};
 pub use mask::Mask;
+pub use prelu::PReluLayer;
 pub use relu::{relu, relu_grad, ReluLayer};
 
 use ndarray::{Array2, ArrayRef2};
