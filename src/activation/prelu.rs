@@ -279,3 +279,392 @@ impl Layer for PReluLayer {
         }]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{array, s, ArrayView, Dimension};
+
+    use super::*;
+    use crate::activation::test_util::{check_table, same};
+
+    const INF: f64 = f64::INFINITY;
+    const NAN: f64 = f64::NAN;
+
+    /// The inputs of the semantics table, in order.
+    const X: [f64; 9] = [1.0, -10.0, 0.0, 15.0, -20.0, -0.0, INF, -INF, NAN];
+    /// A non-uniform upstream gradient, one per input.
+    const G: [f64; 9] = [0.5, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+
+    /// `got` and `want` have the same shape and values, bit for bit (so
+    /// `-0.0` differs from `+0.0`), NaN matching NaN.
+    fn assert_same<D: Dimension>(what: &str, got: ArrayView<f64, D>, want: ArrayView<f64, D>) {
+        assert_eq!(got.shape(), want.shape(), "{what}: shape");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(same(*g, *w), "{what}: got {got}, want {want}");
+        }
+    }
+
+    /// A layer with the given slopes (their count is `num_parameters`).
+    fn with_slopes(slopes: &[f64]) -> PReluLayer {
+        let mut prelu = PReluLayer::new(slopes.len(), 0.0).unwrap();
+        prelu.params()[0]
+            .value
+            .assign(&ArrayView1::from(slopes).into_dyn());
+        prelu
+    }
+
+    /// forward, then backward: (output, input gradient, slope gradient).
+    fn pass(
+        prelu: &mut PReluLayer,
+        x: &ArrayRef2<f64>,
+        g: &ArrayRef2<f64>,
+    ) -> (Array2<f64>, Array2<f64>, Array1<f64>) {
+        let y = prelu.forward(x).unwrap();
+        let dx = prelu.backward(g).unwrap();
+        (y, dx, prelu.slopes_grad().to_owned())
+    }
+
+    #[test]
+    fn semantics_table_with_the_default_slope() {
+        let y = [1.0, -2.5, 0.0, 15.0, -5.0, -0.0, INF, -INF, NAN];
+        let dx = [0.5, 0.5, 0.75, -4.0, 1.25, 1.5, 7.0, 2.0, 2.25];
+        check_table(&mut PReluLayer::default(), &X, &y, &G, &dx);
+    }
+
+    #[test]
+    fn semantics_table_for_other_shared_slopes() {
+        // -0.5·-0.0 = +0.0, 0·-inf = NaN: the slope side is always a·x.
+        for a in [2.0, -0.5, 0.0, 1.0] {
+            let y = X.map(|x| if x > 0.0 { x } else { a * x });
+            let dx = [
+                0.5,
+                a * 2.0,
+                a * 3.0,
+                -4.0,
+                a * 5.0,
+                a * 6.0,
+                7.0,
+                a * 8.0,
+                a * 9.0,
+            ];
+            check_table(&mut PReluLayer::new(1, a).unwrap(), &X, &y, &G, &dx);
+        }
+        let y = PReluLayer::new(1, -0.5).unwrap().predict(&array![[-0.0]]);
+        assert!(y.unwrap()[[0, 0]].is_sign_positive());
+        let y = PReluLayer::new(1, 0.0).unwrap().predict(&array![[-INF]]);
+        assert!(y.unwrap()[[0, 0]].is_nan());
+    }
+
+    fn x() -> Array2<f64> {
+        array![[1.0, -2.0, -1.5], [-3.0, 0.0, 4.0]]
+    }
+
+    fn g() -> Array2<f64> {
+        array![[0.5, 2.0, -1.0], [4.0, 3.0, -5.0]]
+    }
+
+    /// Hand-computed (y, dx, slope gradient) of `x()` and `g()`, shared
+    /// slope 0.25 and per-column slopes [0.25, -0.5, 2], and the layers.
+    #[allow(clippy::type_complexity)]
+    fn cases() -> [(PReluLayer, (Array2<f64>, Array2<f64>, Array1<f64>)); 2] {
+        let shared = (
+            array![[1.0, -0.5, -0.375], [-0.75, 0.0, 4.0]],
+            array![[0.5, 0.5, -0.25], [1.0, 0.75, -5.0]],
+            // -2·2 + -1.5·-1 + -3·4 + 0·3; x = 1 and x = 4 add nothing.
+            array![-14.5],
+        );
+        let per_column = (
+            array![[1.0, 1.0, -3.0], [-0.75, -0.0, 4.0]],
+            array![[0.5, -1.0, -2.0], [1.0, -1.5, -5.0]],
+            array![-12.0, -4.0, 1.5],
+        );
+        [
+            (PReluLayer::default(), shared),
+            (with_slopes(&[0.25, -0.5, 2.0]), per_column),
+        ]
+    }
+
+    fn assert_pass(
+        what: &str,
+        got: (Array2<f64>, Array2<f64>, Array1<f64>),
+        want: &(Array2<f64>, Array2<f64>, Array1<f64>),
+    ) {
+        assert_same(&format!("{what} output"), got.0.view(), want.0.view());
+        assert_same(
+            &format!("{what} input gradient"),
+            got.1.view(),
+            want.1.view(),
+        );
+        assert_same(
+            &format!("{what} slope gradient"),
+            got.2.view(),
+            want.2.view(),
+        );
+    }
+
+    #[test]
+    fn hand_computed_values_shared_and_per_column() {
+        for (mut prelu, want) in cases() {
+            assert_pass("standard", pass(&mut prelu, &x(), &g()), &want);
+            assert_same(
+                "predict",
+                prelu.predict(&x()).unwrap().view(),
+                want.0.view(),
+            );
+        }
+    }
+
+    #[test]
+    fn transposed_sliced_and_owned_layouts_give_the_same_values() {
+        for (mut prelu, want) in cases() {
+            let (xt, gt) = (x().reversed_axes(), g().reversed_axes());
+            let got = pass(&mut prelu, &xt.t(), &gt.t());
+            assert_pass("transposed", got, &want);
+            assert_same(
+                "transposed predict",
+                prelu.predict(&xt.t()).unwrap().view(),
+                want.0.view(),
+            );
+
+            let spread = |a: Array2<f64>| {
+                let mut big = Array2::from_elem((5, 7), NAN);
+                big.slice_mut(s![1..;2, ..;3]).assign(&a);
+                big
+            };
+            let (xs, gs) = (spread(x()), spread(g()));
+            let got = pass(
+                &mut prelu,
+                &xs.slice(s![1..;2, ..;3]),
+                &gs.slice(s![1..;2, ..;3]),
+            );
+            assert_pass("sliced", got, &want);
+
+            for (name, xo, go) in [
+                ("owned", x(), g()),
+                ("owned F-order", xt.reversed_axes(), gt.reversed_axes()),
+            ] {
+                let y = prelu.forward_owned(xo).unwrap();
+                let dx = prelu.backward_owned(go).unwrap();
+                assert_pass(name, (y, dx, prelu.slopes_grad().to_owned()), &want);
+            }
+        }
+    }
+
+    #[test]
+    fn special_values_per_column() {
+        let mut prelu = with_slopes(&[0.25, -0.5, 2.0]);
+        let x = array![[-0.0, 0.0, INF], [-INF, NAN, -2.0]];
+        let g = array![[3.0, 6.0, 7.0], [8.0, 9.0, -4.0]];
+        let (y, dx, da) = pass(&mut prelu, &x, &g);
+        assert_same(
+            "output",
+            y.view(),
+            array![[-0.0, -0.0, INF], [-INF, NAN, -4.0]].view(),
+        );
+        assert_same(
+            "input gradient",
+            dx.view(),
+            array![[0.75, -3.0, 7.0], [2.0, -4.5, -8.0]].view(),
+        );
+        // -0.0·3 + -inf·8; 0.0·6 + NaN·9; +inf adds 0, -2·-4.
+        assert_same("slope gradient", da.view(), array![-INF, NAN, 8.0].view());
+    }
+
+    #[test]
+    fn special_values_in_the_shared_slope_gradient() {
+        let mut prelu = PReluLayer::default();
+        let cases = [
+            // +inf is on the identity side: it adds 0 even where g is 0.
+            (array![[INF, -1.0]], array![[0.0, 2.0]], [0.0, 0.5], -2.0),
+            // -inf·0 is NaN, as in PyTorch.
+            (array![[-INF, -1.0]], array![[0.0, 2.0]], [0.0, 0.5], NAN),
+            // A NaN gradient at x > 0 passes to dx but adds 0 to da.
+            (array![[3.0, -1.0]], array![[NAN, 2.0]], [NAN, 0.5], -2.0),
+            // A NaN input makes da NaN.
+            (array![[NAN, -1.0]], array![[1.0, 2.0]], [0.25, 0.5], NAN),
+        ];
+        for (x, g, dx, da) in cases {
+            let got = pass(&mut prelu, &x, &g);
+            assert_same(
+                "input gradient",
+                got.1.view(),
+                ArrayView1::from(&dx).into_shape_with_order((1, 2)).unwrap(),
+            );
+            assert!(same(got.2[0], da), "x = {x}, g = {g}: da = {}", got.2[0]);
+        }
+    }
+
+    #[test]
+    fn a_shared_slope_is_the_sum_of_equal_per_column_slopes() {
+        let x = Array2::from_shape_fn((5, 4), |(r, c)| ((r * 4 + c) as f64 * 0.9).sin() * 3.0);
+        let g = Array2::from_shape_fn((5, 4), |(r, c)| (r as f64 - 1.5) * (c as f64 + 0.5));
+        let shared = pass(&mut PReluLayer::new(1, 0.3).unwrap(), &x, &g);
+        let per_column = pass(&mut PReluLayer::new(4, 0.3).unwrap(), &x, &g);
+        assert_same("output", shared.0.view(), per_column.0.view());
+        assert_same("input gradient", shared.1.view(), per_column.1.view());
+        let sum = per_column.2.sum();
+        assert!(
+            (shared.2[0] - sum).abs() <= 1e-12 * sum.abs(),
+            "{} vs {sum}",
+            shared.2[0]
+        );
+        assert!(sum != 0.0);
+    }
+
+    #[test]
+    fn a_column_count_mismatch_names_both_shapes_and_leaves_the_layer_working() {
+        let mut prelu = with_slopes(&[0.25, -0.5, 2.0]);
+        pass(&mut prelu, &x(), &g());
+        let wide = Array2::<f64>::zeros((2, 4));
+        let msg = "PReluLayer::forward: input has shape [2, 4], expected [2, 3]";
+        assert_eq!(prelu.forward(&wide).unwrap_err().to_string(), msg);
+        assert_eq!(
+            prelu.forward_owned(wide.clone()).unwrap_err().to_string(),
+            msg
+        );
+        let err = prelu.predict(&wide).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::shape(LAYER, "predict", "input", &[2, 3], &[2, 4])
+        );
+        let tall = Array2::<f64>::zeros((3, 2));
+        assert!(prelu.forward(&tall.t()).is_ok_and(|y| y.dim() == (2, 3)));
+        assert!(prelu.forward(&tall).is_err());
+
+        // The last good forward is still the cache.
+        let g = g();
+        prelu.forward(&x()).unwrap();
+        assert!(prelu.forward(&wide).is_err());
+        assert_eq!(
+            prelu.backward(&g).unwrap(),
+            array![[0.5, -1.0, -2.0], [1.0, -1.5, -5.0]]
+        );
+
+        // One shared slope fits any column count.
+        let mut shared = PReluLayer::default();
+        for shape in [(2, 4), (5, 1), (1, 7)] {
+            assert_eq!(shared.forward(&Array2::zeros(shape)).unwrap().dim(), shape);
+        }
+    }
+
+    #[test]
+    fn invalid_parameters_are_rejected_with_the_value() {
+        let err = PReluLayer::new(0, 0.25).unwrap_err();
+        assert_eq!(
+            err,
+            LayerError::InvalidParameter {
+                layer: LAYER,
+                name: "num_parameters",
+                value: 0.0,
+                reason: "must be at least 1"
+            }
+        );
+        for bad in [NAN, INF, -INF] {
+            match PReluLayer::new(2, bad).unwrap_err() {
+                LayerError::InvalidParameter {
+                    layer, name, value, ..
+                } => {
+                    assert_eq!((layer, name), (LAYER, "init"));
+                    assert!(same(value, bad));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let msg = PReluLayer::new(1, -INF).unwrap_err().to_string();
+        assert_eq!(msg, "PReluLayer: invalid init = -inf: must be finite");
+        for ok in [0.0, -3.0, 5.0] {
+            assert_eq!(PReluLayer::new(2, ok).unwrap().slopes(), array![ok, ok]);
+        }
+    }
+
+    #[test]
+    fn backward_errors_leave_the_layer_working() {
+        let mut prelu = with_slopes(&[0.25, -0.5, 2.0]);
+        let before = LayerError::BackwardBeforeForward { layer: LAYER };
+        assert_eq!(prelu.backward(&g()).unwrap_err(), before);
+        assert_eq!(prelu.backward_owned(g()).unwrap_err(), before);
+
+        prelu.forward(&x()).unwrap();
+        let wrong = Array2::<f64>::ones((3, 2));
+        for err in [
+            prelu.backward(&wrong).unwrap_err(),
+            prelu.backward_owned(wrong.clone()).unwrap_err(),
+        ] {
+            assert_eq!(
+                err.to_string(),
+                "PReluLayer::backward: grad_output has shape [3, 2], expected [2, 3]"
+            );
+        }
+        assert_eq!(prelu.slopes_grad(), array![0.0, 0.0, 0.0]);
+        assert_eq!(
+            prelu.backward(&g()).unwrap(),
+            array![[0.5, -1.0, -2.0], [1.0, -1.5, -5.0]]
+        );
+        assert_eq!(prelu.slopes_grad(), array![-12.0, -4.0, 1.5]);
+    }
+
+    #[test]
+    fn params_expose_the_slopes_and_gradients_that_backward_overwrites() {
+        let mut prelu = PReluLayer::new(3, 0.25).unwrap();
+        {
+            let params = prelu.params();
+            assert_eq!(params.len(), 1);
+            assert_eq!(params[0].value.shape(), &[3]);
+            assert_eq!(params[0].grad, array![0.0, 0.0, 0.0].into_dyn());
+        }
+        prelu.params()[0].value[1] = -0.5;
+        prelu.params()[0].value[2] = 2.0;
+        assert_eq!(prelu.slopes(), array![0.25, -0.5, 2.0]);
+        assert_eq!(
+            prelu.predict(&x()).unwrap(),
+            array![[1.0, 1.0, -3.0], [-0.75, -0.0, 4.0]]
+        );
+
+        pass(&mut prelu, &x(), &array![[9.0, 9.0, 9.0], [9.0, 9.0, 9.0]]);
+        pass(&mut prelu, &x(), &g());
+        assert_eq!(prelu.params()[0].grad, array![-12.0, -4.0, 1.5].into_dyn());
+    }
+
+    #[test]
+    fn default_is_one_shared_slope_of_a_quarter() {
+        let prelu = PReluLayer::default();
+        assert_eq!(prelu.slopes(), array![0.25]);
+        assert_eq!(prelu.slopes_grad(), array![0.0]);
+        assert_eq!(
+            prelu.predict(&array![[-4.0, 4.0]]).unwrap(),
+            array![[-1.0, 4.0]]
+        );
+    }
+
+    #[test]
+    fn empty_batches_give_empty_outputs_and_zero_slope_gradients() {
+        for (mut prelu, _) in cases() {
+            pass(&mut prelu, &x(), &g());
+            let empty = Array2::<f64>::zeros((0, 3));
+            let (y, dx, da) = pass(&mut prelu, &empty, &empty);
+            assert_eq!((y.dim(), dx.dim()), ((0, 3), (0, 3)));
+            assert!(da.iter().all(|&v| v == 0.0), "{da}");
+        }
+        let mut shared = PReluLayer::default();
+        for shape in [(2, 0), (0, 0)] {
+            let empty = Array2::<f64>::zeros(shape);
+            let (y, dx, da) = pass(&mut shared, &empty, &empty);
+            assert_eq!((y.dim(), dx.dim(), da), (shape, shape, array![0.0]));
+        }
+    }
+
+    #[test]
+    fn the_owned_pair_reuses_buffers() {
+        let mut prelu = PReluLayer::default();
+        prelu.forward(&x()).unwrap();
+        let cache = prelu.input.as_ref().unwrap().as_ptr();
+        let input = x();
+        let ptr = input.as_ptr();
+        assert_eq!(prelu.forward_owned(input).unwrap().as_ptr(), ptr);
+        assert_eq!(prelu.input.as_ref().unwrap().as_ptr(), cache);
+        assert_eq!(prelu.input.as_ref().unwrap(), x());
+        let grad = g();
+        let ptr = grad.as_ptr();
+        assert_eq!(prelu.backward_owned(grad).unwrap().as_ptr(), ptr);
+    }
+}
