@@ -226,8 +226,8 @@ impl Layer for PReluLayer {
     }
 
     /// As [`forward`](Layer::forward), computing the output in `input`'s
-    /// buffer after copying it into the cache (whose buffer is reused when
-    /// the shape repeats), so a steady training loop allocates nothing.
+    /// buffer after copying it into the cache, whose buffer is reused when
+    /// the shape repeats: then it allocates nothing.
     fn forward_owned(&mut self, mut input: Array2<f64>) -> Result<Array2<f64>> {
         self.check_input("forward", input.dim())?;
         self.cache(&input);
@@ -241,7 +241,7 @@ impl Layer for PReluLayer {
     }
 
     /// As [`backward`](Layer::backward), writing the input gradient over
-    /// `grad_output`'s buffer.
+    /// `grad_output`'s buffer; it allocates only one row of column sums.
     fn backward_owned(&mut self, mut grad_output: Array2<f64>) -> Result<Array2<f64>> {
         let input = self.check_grad(grad_output.dim())?;
         // One pass: each element adds its share to its column's slope
@@ -256,7 +256,7 @@ impl Layer for PReluLayer {
                     .and_broadcast(&self.slopes)
                     .for_each(|g, &x, sum, &slope| {
                         *sum += slope_grad_term(x, *g);
-                        *g = leaky_relu_grad(x, slope) * *g;
+                        *g *= leaky_relu_grad(x, slope);
                     });
             });
         if self.slopes.len() == 1 {
