@@ -22,30 +22,6 @@ fn activation(slope: Option<f64>) -> Box<dyn Layer> {
     }
 }
 
-/// `Sequential::push` takes a concrete layer; this forwards to a boxed one.
-struct Boxed(Box<dyn Layer>);
-
-impl Layer for Boxed {
-    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.0.forward(input)
-    }
-    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.0.backward(grad_output)
-    }
-    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.0.predict(input)
-    }
-    fn params(&mut self) -> Vec<Param<'_>> {
-        self.0.params()
-    }
-    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
-        self.0.forward_owned(input)
-    }
-    fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
-        self.0.backward_owned(grad_output)
-    }
-}
-
 /// Dense layers `widths[0] → widths[1] → …` with the activation given by
 /// `slope` between them (none after the last), He-initialised from `seed`.
 fn mlp(widths: &[usize], slope: Option<f64>, seed: u64) -> Sequential {
@@ -53,7 +29,10 @@ fn mlp(widths: &[usize], slope: Option<f64>, seed: u64) -> Sequential {
     let mut net = Sequential::new();
     for (i, pair) in widths.windows(2).enumerate() {
         if i > 0 {
-            net.push(Boxed(activation(slope)));
+            match slope {
+                None => net.push(ReluLayer::new()),
+                Some(slope) => net.push(LeakyReluLayer::new(slope).unwrap()),
+            };
         }
         net.push(DenseLayer::new(pair[0], pair[1], &mut rng));
     }
