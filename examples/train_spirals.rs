@@ -1,0 +1,255 @@
+//! Dying ReLUs, seen on three interleaved spirals.
+//!
+//! Two networks, 2 → 64 → 3, start from the same weights: one with ReLU
+//! between its dense layers, one with Leaky ReLU (slope 0.01). Both see the
+//! same mini-batches and are trained with softmax cross-entropy and plain
+//! SGD at a learning rate (4.0) high enough that single steps push hidden
+//! units below zero for every point of the set. Such a ReLU unit outputs 0
+//! and passes no gradient back, so nothing ever moves it again: it is dead.
+//! A Leaky unit there still passes `0.01·g`, so it can climb back.
+//!
+//! Every 20 epochs a line shows, for each network, the loss and accuracy on
+//! the training set and the fraction of hidden units that are *dead*: on
+//! the inactive side for all 300 points, from the hidden layer's mask via
+//! `ActivityStats`. A summary at the end counts the units that came back.
+//!
+//! With this seed both networks lose over half their units in the first
+//! 20 epochs. ReLU's never come back and more follow (88% dead at the end,
+//! 76% accuracy); 26 of Leaky ReLU's come back (44% at the end, 89%
+//! accuracy). Over seeds 1 to 8, ReLU ended with 73–97% of its units dead,
+//! Leaky with 28–58%, and Leaky reached the higher accuracy every time.
+//!
+//! ```text
+//! cargo run --release --example train_spirals
+//! ```
+
+use std::error::Error;
+use std::f64::consts::TAU;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray_rand::rand_distr::{Distribution, Normal};
+use rectify::loss::softmax_cross_entropy;
+use rectify::ndarray::{Array2, ArrayRef2, Axis};
+use rectify::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use rectify::{
+    ActivityStats, DenseLayer, Layer, LayerError, LeakyReluLayer, Mask, ReluLayer, Sequential, Sgd,
+};
+
+const CLASSES: usize = 3;
+const POINTS_PER_CLASS: usize = 100;
+const HIDDEN: usize = 64;
+const EPOCHS: usize = 200;
+const REPORT_EVERY: usize = 20;
+const BATCH: usize = 30;
+const LEARNING_RATE: f64 = 4.0;
+const LEAKY_SLOPE: f64 = 0.01;
+const SEED: u64 = 5;
+
+/// `CLASSES` spiral arms of `POINTS_PER_CLASS` points each in the unit
+/// disc, with Gaussian noise on the angle; the label is the arm.
+fn spirals(rng: &mut StdRng) -> Result<(Array2<f64>, Vec<usize>), Box<dyn Error>> {
+    let noise = Normal::new(0.0, 0.2)?;
+    let n = CLASSES * POINTS_PER_CLASS;
+    let mut x = Array2::zeros((n, 2));
+    let mut labels = Vec::with_capacity(n);
+    for (i, mut point) in x.rows_mut().into_iter().enumerate() {
+        let (class, step) = (i / POINTS_PER_CLASS, i % POINTS_PER_CLASS);
+        let radius = step as f64 / (POINTS_PER_CLASS - 1) as f64;
+        let angle = class as f64 * TAU / CLASSES as f64 + 4.0 * radius + noise.sample(rng);
+        point[0] = radius * angle.sin();
+        point[1] = radius * angle.cos();
+        labels.push(class);
+    }
+    Ok((x, labels))
+}
+
+/// Dense(2 → HIDDEN) → `activation` → Dense(HIDDEN → CLASSES), initialised
+/// from `seed`: the same seed gives the same weights whatever the activation.
+fn mlp(activation: impl Layer + 'static, seed: u64) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut net = Sequential::new();
+    net.push(DenseLayer::new(2, HIDDEN, &mut rng))
+        .push(activation)
+        .push(DenseLayer::new(HIDDEN, CLASSES, &mut rng));
+    net
+}
+
+/// Reads the hidden activation's mask of the last forward, whichever
+/// rectifier it is.
+type HiddenMask = fn(&Sequential) -> Option<&Mask>;
+
+/// One network in training, and what its hidden units have been through.
+struct Run {
+    name: &'static str,
+    net: Sequential,
+    sgd: Sgd,
+    hidden_mask: HiddenMask,
+    /// Units found dead at some evaluation.
+    ever_dead: Vec<bool>,
+    /// The largest dead fraction seen.
+    peak_dead: f64,
+}
+
+/// A network on the whole training set.
+struct Stats {
+    loss: f64,
+    accuracy: f64,
+    dead: f64,
+    /// Units that were dead at an evaluation and are alive now.
+    revived: usize,
+}
+
+impl Run {
+    fn new(
+        name: &'static str,
+        net: Sequential,
+        hidden_mask: HiddenMask,
+    ) -> Result<Self, LayerError> {
+        Ok(Run {
+            name,
+            net,
+            sgd: Sgd::new(LEARNING_RATE)?,
+            hidden_mask,
+            ever_dead: vec![false; HIDDEN],
+            peak_dead: 0.0,
+        })
+    }
+
+    /// One SGD step on a mini-batch.
+    fn step(&mut self, x: &ArrayRef2<f64>, labels: &[usize]) -> Result<(), LayerError> {
+        let logits = self.net.forward(x)?;
+        let (_, grad) = softmax_cross_entropy(&logits, labels)?;
+        self.net.backward_owned(grad)?;
+        self.sgd.step(&mut self.net)
+    }
+
+    /// Loss, accuracy and dead units over the whole set, from a training
+    /// `forward` (`predict` keeps no mask) with no backward after it.
+    fn evaluate(&mut self, x: &ArrayRef2<f64>, labels: &[usize]) -> Result<Stats, Box<dyn Error>> {
+        let logits = self.net.forward(x)?;
+        let (loss, _) = softmax_cross_entropy(&logits, labels)?;
+        let correct = logits
+            .axis_iter(Axis(0))
+            .zip(labels)
+            .filter(|(row, &label)| argmax(row.iter()) == label)
+            .count();
+
+        let mut activity = ActivityStats::new(HIDDEN);
+        let mask = (self.hidden_mask)(&self.net).ok_or("the hidden layer has no mask")?;
+        activity.record(mask)?;
+        let dead = activity.dead_units();
+        for &unit in &dead {
+            self.ever_dead[unit] = true;
+        }
+        let ever_dead = self.ever_dead.iter().filter(|&&d| d).count();
+        self.peak_dead = self.peak_dead.max(activity.dead_fraction());
+        Ok(Stats {
+            loss,
+            accuracy: correct as f64 / labels.len() as f64,
+            dead: activity.dead_fraction(),
+            revived: ever_dead - dead.len(),
+        })
+    }
+}
+
+/// The index of the largest value (the first, on ties).
+fn argmax<'a>(values: impl Iterator<Item = &'a f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, &v) in values.enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+/// The epoch, then `loss acc dead` for each run, side by side.
+fn line(epoch: usize, stats: &[Stats]) -> String {
+    let cells: Vec<_> = stats
+        .iter()
+        .map(|s| {
+            let (accuracy, dead) = (100.0 * s.accuracy, 100.0 * s.dead);
+            format!("{:>6.3} {accuracy:>4.0}% {dead:>4.0}%", s.loss)
+        })
+        .collect();
+    format!("{epoch:>5}  {}", cells.join("    "))
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let (x, labels) = spirals(&mut rng)?;
+    let mut runs = [
+        Run::new("ReLU", mlp(ReluLayer::new(), SEED), |net| {
+            net.layer::<ReluLayer>(1)?.mask()
+        })?,
+        Run::new(
+            "Leaky",
+            mlp(LeakyReluLayer::new(LEAKY_SLOPE)?, SEED),
+            |net| net.layer::<LeakyReluLayer>(1)?.mask(),
+        )?,
+    ];
+    println!(
+        "{} points on {CLASSES} spirals; 2 → {HIDDEN} → {CLASSES} MLPs from the same init; \
+         SGD on batches of {BATCH}, learning rate {LEARNING_RATE}",
+        x.nrows()
+    );
+    println!(
+        "dead: hidden units inactive on all {} points (ReLU passes them no gradient, \
+         Leaky ReLU passes {LEAKY_SLOPE}·g)\n",
+        x.nrows()
+    );
+    println!("       {:<18}    Leaky ReLU {LEAKY_SLOPE}", "ReLU");
+    println!("epoch    loss   acc  dead      loss   acc  dead");
+
+    // Draws to stderr, and not at all when that is not a terminal.
+    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} epochs, {elapsed}")?;
+    let bar = ProgressBar::new(EPOCHS as u64).with_style(style);
+    let mut stats = evaluate(&mut runs, &x, &labels)?;
+    println!("{}", line(0, &stats));
+    let mut order: Vec<usize> = (0..x.nrows()).collect();
+    for epoch in 1..=EPOCHS {
+        // Both networks see the same batches in the same order.
+        order.shuffle(&mut rng);
+        for batch in order.chunks(BATCH) {
+            let x = x.select(Axis(0), batch);
+            let labels: Vec<usize> = batch.iter().map(|&i| labels[i]).collect();
+            for run in &mut runs {
+                run.step(&x, &labels)?;
+            }
+        }
+        stats = evaluate(&mut runs, &x, &labels)?;
+        if epoch % REPORT_EVERY == 0 {
+            bar.suspend(|| println!("{}", line(epoch, &stats)));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    summary(&runs, &stats);
+    Ok(())
+}
+
+/// Every run's [`Run::evaluate`].
+fn evaluate(
+    runs: &mut [Run],
+    x: &ArrayRef2<f64>,
+    labels: &[usize],
+) -> Result<Vec<Stats>, Box<dyn Error>> {
+    runs.iter_mut().map(|run| run.evaluate(x, labels)).collect()
+}
+
+/// Where each network ended, and how many of its units came back.
+fn summary(runs: &[Run], last: &[Stats]) {
+    println!();
+    for (run, stats) in runs.iter().zip(last) {
+        println!(
+            "{:<5} accuracy {:>5.1}%, loss {:.3}; dead units: peak {:.0}%, final {:.0}%, \
+             {} of those found dead came back",
+            run.name,
+            100.0 * stats.accuracy,
+            stats.loss,
+            100.0 * run.peak_dead,
+            100.0 * stats.dead,
+            stats.revived
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! Gradient flow: `GradCheck` agrees with every layer's `backward`, alone
+//! and chained into MLPs, on standard, transposed and sliced inputs; and a
+//! layer whose backward is off by 1% inside a `Sequential` is caught.
+
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
+use rectify::ndarray::{s, Array2, ArrayRef2};
+use rectify::rand::{rngs::StdRng, SeedableRng};
+use rectify::{
+    DenseLayer, GradArray, GradCheck, Layer, LeakyReluLayer, Param, ReluLayer, Result, Sequential,
+};
+
+/// The rectifiers under test: ReLU, and Leaky ReLU with the default slope,
+/// a large one and a negative one.
+const SLOPES: [Option<f64>; 4] = [None, Some(0.01), Some(0.2), Some(-0.3)];
+
+/// `None` is ReLU, `Some(slope)` Leaky ReLU with that slope.
+fn activation(slope: Option<f64>) -> Box<dyn Layer> {
+    match slope {
+        None => Box::new(ReluLayer::new()),
+        Some(slope) => Box::new(LeakyReluLayer::new(slope).unwrap()),
+    }
+}
+
+/// Dense layers `widths[0] → widths[1] → …` with the activation given by
+/// `slope` between them (none after the last), He-initialised from `seed`.
+fn mlp(widths: &[usize], slope: Option<f64>, seed: u64) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut net = Sequential::new();
+    for (i, pair) in widths.windows(2).enumerate() {
+        if i > 0 {
+            match slope {
+                None => net.push(ReluLayer::new()),
+                Some(slope) => net.push(LeakyReluLayer::new(slope).unwrap()),
+            };
+        }
+        net.push(DenseLayer::new(pair[0], pair[1], &mut rng));
+    }
+    net
+}
+
+/// Standard-normal `(rows, cols)` values drawn from `seed`.
+fn normal(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+    Array2::random_using(
+        (rows, cols),
+        StandardNormal,
+        &mut StdRng::seed_from_u64(seed),
+    )
+}
+
+/// The same batch of `rows × cols` inputs in three layouts: standard, a
+/// transposed view, and a strided slice (every other row, columns reversed)
+/// of a larger array.
+struct Layouts {
+    standard: Array2<f64>,
+    transposed: Array2<f64>,
+    strided: Array2<f64>,
+}
+
+impl Layouts {
+    fn new(rows: usize, cols: usize, seed: u64) -> Self {
+        Layouts {
+            standard: normal(rows, cols, seed),
+            transposed: normal(cols, rows, seed + 1),
+            strided: normal(2 * rows, cols, seed + 2),
+        }
+    }
+
+    /// Runs `test` on each layout, with the layout's name.
+    fn each(&self, mut test: impl FnMut(&str, &ArrayRef2<f64>)) {
+        test("standard", &self.standard);
+        let transposed = self.transposed.t();
+        assert!(!transposed.is_standard_layout());
+        test("transposed", &transposed);
+        let strided = self.strided.slice(s![..;2, ..;-1]);
+        assert!(!strided.is_standard_layout());
+        test("strided", &strided);
+    }
+}
+
+/// Checks `layer` at `x` and asserts the check passed having compared at
+/// least 90% of the input and parameter elements (random inputs rarely sit
+/// within eps of a kink).
+fn assert_gradients_flow(layer: &mut dyn Layer, x: &ArrayRef2<f64>, what: &str) {
+    let elements = x.len() + layer.params().iter().map(|p| p.value.len()).sum::<usize>();
+    let report = GradCheck::default().check(layer, x).unwrap();
+    assert!(report.passed(), "{what}: {report}");
+    assert_eq!(
+        report.checked() + report.skipped(),
+        elements,
+        "{what}: {report}"
+    );
+    assert!(
+        report.checked() * 10 >= elements * 9,
+        "{what}: only {} of {elements} elements checked: {report}",
+        report.checked()
+    );
+}
+
+/// The fraction of `dense`'s weight gradient that is non-zero.
+fn nonzero_weight_grads(dense: &DenseLayer) -> f64 {
+    let grad = dense.weights_grad();
+    grad.iter().filter(|&&g| g != 0.0).count() as f64 / grad.len() as f64
+}
+
+#[test]
+fn each_activation_alone() {
+    let inputs = Layouts::new(6, 5, 10);
+    for slope in SLOPES {
+        let mut layer = activation(slope);
+        inputs.each(|layout, x| {
+            assert_gradients_flow(layer.as_mut(), x, &format!("{slope:?}, {layout}"));
+        });
+    }
+}
+
+#[test]
+fn dense_alone() {
+    let inputs = Layouts::new(6, 4, 20);
+    let mut dense = DenseLayer::new(4, 3, &mut StdRng::seed_from_u64(21));
+    inputs.each(|layout, x| {
+        assert_gradients_flow(&mut dense, x, layout);
+        assert_eq!(nonzero_weight_grads(&dense), 1.0, "{layout}");
+    });
+}
+
+#[test]
+fn two_dense_layers_with_each_activation() {
+    let inputs = Layouts::new(8, 4, 30);
+    for slope in SLOPES {
+        let mut net = mlp(&[4, 6, 3], slope, 31);
+        inputs.each(|layout, x| {
+            assert_gradients_flow(&mut net, x, &format!("{slope:?}, {layout}"));
+            // The gradient reached the first layer, not just the last.
+            let first: &DenseLayer = net.layer(0).unwrap();
+            assert!(nonzero_weight_grads(first) > 0.5, "{slope:?}, {layout}");
+        });
+    }
+}
+
+#[test]
+fn three_dense_layers_with_each_activation() {
+    let inputs = Layouts::new(8, 4, 40);
+    for slope in SLOPES {
+        let mut net = mlp(&[4, 7, 5, 3], slope, 41);
+        inputs.each(|layout, x| {
+            assert_gradients_flow(&mut net, x, &format!("{slope:?}, {layout}"));
+            let first: &DenseLayer = net.layer(0).unwrap();
+            assert!(nonzero_weight_grads(first) > 0.5, "{slope:?}, {layout}");
+        });
+    }
+}
+
+/// A correct layer whose backward returns its gradient times `scale`.
+struct ScaledBackward<L> {
+    inner: L,
+    scale: f64,
+}
+
+impl<L: Layer> Layer for ScaledBackward<L> {
+    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        self.inner.forward(input)
+    }
+    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        Ok(self.inner.backward(grad_output)? * self.scale)
+    }
+    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        self.inner.predict(input)
+    }
+    fn params(&mut self) -> Vec<Param<'_>> {
+        self.inner.params()
+    }
+}
+
+/// Dense → ReLU (backward scaled by `scale`) → Dense.
+fn net_with_scaled_relu(scale: f64) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(51);
+    let mut net = Sequential::new();
+    net.push(DenseLayer::new(4, 6, &mut rng))
+        .push(ScaledBackward {
+            inner: ReluLayer::new(),
+            scale,
+        })
+        .push(DenseLayer::new(6, 3, &mut rng));
+    net
+}
+
+#[test]
+fn a_backward_off_by_one_percent_inside_a_sequential_is_caught() {
+    let x = normal(8, 4, 50);
+    let check = GradCheck::default();
+
+    // The control: the same network with an honest backward passes.
+    let report = check.check(&mut net_with_scaled_relu(1.0), &x).unwrap();
+    assert!(report.passed(), "{report}");
+
+    let report = check.check(&mut net_with_scaled_relu(1.01), &x).unwrap();
+    assert!(!report.passed(), "not caught: {report}");
+    // Every element upstream of the ReLU is 1% off: the 32 inputs and the
+    // first layer's 24 weights and 6 biases (no hidden unit is dead on this
+    // batch). The last layer's 21 parameters, downstream of it, are right.
+    assert_eq!(report.failed(), 32 + 24 + 6, "{report}");
+    assert_eq!(report.checked(), 32 + 24 + 6 + 21, "{report}");
+    let worst = report.worst().unwrap();
+    assert!(
+        matches!(worst.array, GradArray::Input | GradArray::Param(0 | 1)),
+        "{report}"
+    );
+    // A 1% error in the gradient, not a kink.
+    let ratio = worst.analytic / worst.numeric;
+    assert!((ratio - 1.01).abs() < 1e-4, "{report}");
+}
