@@ -244,9 +244,9 @@ fn weight_bits(net: &Sequential) -> [Vec<u64>; 3] {
     let output: &DenseLayer = net.layer(2).expect("layer 2 is the output DenseLayer");
     let dense = hidden(net);
     [
-        bits(&dense.weights()),
-        bits(&dense.bias()),
-        bits(&output.weights()),
+        bits(dense.weights()),
+        bits(dense.bias()),
+        bits(output.weights()),
     ]
 }
 
