@@ -95,3 +95,79 @@ pub struct Param<'a> {
     /// dL/d(value) from the last backward, same shape as `value`.
     pub grad: ArrayViewD<'a, f64>,
 }
+
+/// A boxed layer is a layer, so `Box<dyn Layer>` can go wherever a layer
+/// goes, for example into [`Sequential::push`](crate::Sequential::push).
+/// Every call, the `_owned` pair included, goes to the boxed layer.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer, Sequential};
+///
+/// let slope = 0.5;
+/// let activation: Box<dyn Layer> = if slope == 0.0 {
+///     Box::new(ReluLayer::new())
+/// } else {
+///     Box::new(LeakyReluLayer::new(slope)?)
+/// };
+/// let mut net = Sequential::new();
+/// net.push(activation);
+/// assert_eq!(net.forward(&array![[-2.0, 3.0]])?, array![[-1.0, 3.0]]);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
+impl<L: Layer + ?Sized> Layer for Box<L> {
+    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        (**self).forward(input)
+    }
+
+    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        (**self).backward(grad_output)
+    }
+
+    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        (**self).predict(input)
+    }
+
+    fn params(&mut self) -> Vec<Param<'_>> {
+        (**self).params()
+    }
+
+    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
+        (**self).forward_owned(input)
+    }
+
+    fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
+        (**self).backward_owned(grad_output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::array;
+
+    use super::*;
+    use crate::{DenseLayer, LeakyReluLayer};
+
+    #[test]
+    fn a_boxed_layer_forwards_every_call() {
+        let mut boxed: Box<dyn Layer> = Box::new(LeakyReluLayer::new(0.5).unwrap());
+        assert_eq!(
+            boxed.forward_owned(array![[-2.0, 4.0]]).unwrap(),
+            array![[-1.0, 4.0]]
+        );
+        assert_eq!(
+            boxed.backward_owned(array![[6.0, 8.0]]).unwrap(),
+            array![[3.0, 8.0]]
+        );
+        assert_eq!(boxed.predict(&array![[-4.0]]).unwrap(), array![[-2.0]]);
+
+        let dense = DenseLayer::from_parts(array![[2.0], [3.0]], array![1.0]).unwrap();
+        let mut boxed: Box<dyn Layer> = Box::new(dense);
+        boxed.forward(&array![[1.0, 1.0]]).unwrap();
+        boxed.backward(&array![[5.0]]).unwrap();
+        let params = boxed.params();
+        assert_eq!(params.len(), 2);
+        assert_eq!(params[1].grad, array![5.0].into_dyn());
+    }
+}

@@ -139,6 +139,7 @@ impl Sequential {
     }
 
     /// Layer `index` as a `T`; `None` if out of range or of another type.
+    /// A layer pushed as a `Box<dyn Layer>` has the type `Box<dyn Layer>`.
     ///
     /// ```
     /// use rectify::{ndarray::array, DenseLayer, ReluLayer, Sequential};
