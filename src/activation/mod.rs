@@ -10,6 +10,7 @@
 mod leaky_relu;
 mod mask;
 mod relu;
+mod simd;
 
 pub use leaky_relu::{leaky_relu, leaky_relu_grad, LeakyReluLayer};
 pub use mask::Mask;
@@ -18,6 +19,7 @@ pub use relu::{relu, relu_grad, ReluLayer};
 use ndarray::{Array2, ArrayRef2};
 
 use crate::{LayerError, Result};
+use simd::Lanes;
 
 /// Which side an input of exactly `±0.0` falls on.
 ///
@@ -67,43 +69,109 @@ impl AtZero {
     }
 }
 
-/// How one member of the rectifier family treats a single element.
+/// How one member of the rectifier family treats its inputs, written once
+/// over [`Lanes`] so that the portable path, the SIMD path and the scalar
+/// functions ([`relu`], [`leaky_relu`], ...) all run the same operations.
 pub(crate) trait Rule: Copy {
     /// The layer's name, for error messages.
     const LAYER: &'static str;
-    /// Whether `x` is on the active side, where the gradient passes unchanged.
-    fn is_active(self, x: f64) -> bool;
-    /// The activation of `x`.
-    fn output(self, x: f64) -> f64;
-    /// The gradient passed back through an inactive element, given upstream `g`.
-    fn inactive_grad(self, g: f64) -> f64;
+    /// Which lanes of `x` are on the active side (where the gradient passes
+    /// unchanged), and the activation of `x`.
+    fn forward<V: Lanes>(self, x: V) -> (V::Mask, V);
+    /// The gradient passed back through lanes on the given sides, given
+    /// upstream `g`.
+    fn backward<V: Lanes>(self, g: V, active: V::Mask) -> V;
 }
 
-/// Bits per mask word.
+/// Bits per mask word, and elements per block of the kernels.
 const WORD: usize = u64::BITS as usize;
 
-/// Applies `rule` to `data` in place and records each element's side in
-/// `bits`, element `i` at bit `i % 64` of word `i / 64`.
-fn forward_kernel<R: Rule>(rule: R, data: &mut [f64], bits: &mut [u64]) {
-    for (chunk, word) in data.chunks_mut(WORD).zip(bits) {
-        let mut w = 0;
-        for (i, x) in chunk.iter_mut().enumerate() {
-            w |= u64::from(rule.is_active(*x)) << i;
-            *x = rule.output(*x);
-        }
-        *word = w;
+/// The widest lanes this target always has.
+#[cfg(target_arch = "x86_64")]
+type Fast = simd::Sse2;
+#[cfg(not(target_arch = "x86_64"))]
+type Fast = f64;
+
+/// Applies `rule` to a block of at most [`WORD`] elements in place and
+/// returns their sides, element `i` at bit `i`.
+fn forward_block<R: Rule>(rule: R, block: &mut [f64]) -> u64 {
+    if block.len() == WORD {
+        forward_lanes::<Fast, R>(rule, block)
+    } else {
+        forward_lanes::<f64, R>(rule, block)
     }
 }
 
-/// Turns upstream gradients into input gradients in place, from the bits
-/// [`forward_kernel`] recorded.
-fn backward_kernel<R: Rule>(rule: R, grad: &mut [f64], bits: &[u64]) {
-    for (chunk, &w) in grad.chunks_mut(WORD).zip(bits) {
-        for (i, g) in chunk.iter_mut().enumerate() {
-            let active = (w >> i) & 1 == 1;
-            *g = if active { *g } else { rule.inactive_grad(*g) };
-        }
+/// [`forward_block`] with lanes `V`; `block.len()` is a multiple of `V::N`.
+#[inline(always)]
+fn forward_lanes<V: Lanes, R: Rule>(rule: R, block: &mut [f64]) -> u64 {
+    let mut word = 0;
+    for (i, x) in block.chunks_exact_mut(V::N).enumerate() {
+        let (active, y) = rule.forward(V::load(x));
+        y.store(x);
+        word |= V::to_bits(active) << (i * V::N);
     }
+    word
+}
+
+/// Applies `rule` to a block of at most [`WORD`] elements in place,
+/// recording nothing.
+fn predict_block<R: Rule>(rule: R, block: &mut [f64]) {
+    if block.len() == WORD {
+        predict_lanes::<Fast, R>(rule, block);
+    } else {
+        predict_lanes::<f64, R>(rule, block);
+    }
+}
+
+/// [`predict_block`] with lanes `V`; `block.len()` is a multiple of `V::N`.
+#[inline(always)]
+fn predict_lanes<V: Lanes, R: Rule>(rule: R, block: &mut [f64]) {
+    for x in block.chunks_exact_mut(V::N) {
+        rule.forward(V::load(x)).1.store(x);
+    }
+}
+
+/// Turns a block of at most [`WORD`] upstream gradients into input
+/// gradients in place, from the sides [`forward_block`] returned.
+fn backward_block<R: Rule>(rule: R, block: &mut [f64], word: u64) {
+    if block.len() == WORD {
+        backward_lanes::<Fast, R>(rule, block, word);
+    } else {
+        backward_lanes::<f64, R>(rule, block, word);
+    }
+}
+
+/// [`backward_block`] with lanes `V`; `block.len()` is a multiple of `V::N`.
+#[inline(always)]
+fn backward_lanes<V: Lanes, R: Rule>(rule: R, block: &mut [f64], word: u64) {
+    for (i, g) in block.chunks_exact_mut(V::N).enumerate() {
+        let active = V::from_bits(word >> (i * V::N));
+        rule.backward(V::load(g), active).store(g);
+    }
+}
+
+/// A new standard-layout array of `input`'s values, with `block` applied in
+/// place to each run of [`WORD`] elements (the `k`th run for `block(k, ..)`).
+///
+/// A standard-layout input is read once: each run is copied and transformed
+/// while it is in L1, instead of copying the whole array and then making a
+/// second pass over it.
+fn map_blocks(input: &ArrayRef2<f64>, mut block: impl FnMut(usize, &mut [f64])) -> Array2<f64> {
+    let Some(src) = input.as_slice() else {
+        let mut out = input.as_standard_layout().into_owned();
+        for (k, run) in slice_of(&mut out).chunks_mut(WORD).enumerate() {
+            block(k, run);
+        }
+        return out;
+    };
+    let mut out = Vec::with_capacity(src.len());
+    for (k, run) in src.chunks(WORD).enumerate() {
+        let start = out.len();
+        out.extend_from_slice(run);
+        block(k, &mut out[start..]);
+    }
+    Array2::from_shape_vec(input.dim(), out).expect("the input's shape holds its elements")
 }
 
 /// `a` itself if it is in standard (row-major, contiguous) layout, else a
@@ -184,39 +252,55 @@ impl<R: Rule> Rectifier<R> {
     }
 
     pub(crate) fn forward(&mut self, input: &ArrayRef2<f64>) -> Array2<f64> {
-        self.forward_owned(input.as_standard_layout().into_owned())
+        let rule = self.rule;
+        let bits = self.reset_mask(input.dim()).words_mut();
+        map_blocks(input, |k, block| bits[k] = forward_block(rule, block))
     }
 
     /// Rectifies in place, reusing the mask's buffer from the last forward.
     pub(crate) fn forward_owned(&mut self, input: Array2<f64>) -> Array2<f64> {
         let mut out = into_standard(input);
-        let mask = self.mask.get_or_insert_with(Mask::default);
-        mask.reset(out.dim());
-        forward_kernel(self.rule, slice_of(&mut out), mask.words_mut());
+        let rule = self.rule;
+        let bits = self.reset_mask(out.dim()).words_mut();
+        for (block, word) in slice_of(&mut out).chunks_mut(WORD).zip(bits) {
+            *word = forward_block(rule, block);
+        }
         out
     }
 
+    /// The mask, sized for a `shape` input, reusing its buffer.
+    fn reset_mask(&mut self, shape: (usize, usize)) -> &mut Mask {
+        let mask = self.mask.get_or_insert_with(Mask::default);
+        mask.reset(shape);
+        mask
+    }
+
     pub(crate) fn predict(&self, input: &ArrayRef2<f64>) -> Array2<f64> {
-        input.mapv(|x| self.rule.output(x))
+        map_blocks(input, |_, block| predict_block(self.rule, block))
     }
 
     pub(crate) fn backward(&self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.check_grad(grad_output.dim())?;
-        self.backward_owned(grad_output.as_standard_layout().into_owned())
+        let words = self.check_grad(grad_output.dim())?.words();
+        Ok(map_blocks(grad_output, |k, block| {
+            backward_block(self.rule, block, words[k]);
+        }))
     }
 
     pub(crate) fn backward_owned(&self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
         let mask = self.check_grad(grad_output.dim())?;
         let mut grad = into_standard(grad_output);
-        backward_kernel(self.rule, slice_of(&mut grad), mask.words());
+        for (block, &word) in slice_of(&mut grad).chunks_mut(WORD).zip(mask.words()) {
+            backward_block(self.rule, block, word);
+        }
         Ok(grad)
     }
 
     /// The cached mask, if there is one and `grad` has its shape.
     fn check_grad(&self, grad: (usize, usize)) -> Result<&Mask> {
-        let mask = self.mask.as_ref().ok_or(LayerError::BackwardBeforeForward {
-            layer: R::LAYER,
-        })?;
+        let mask = self
+            .mask
+            .as_ref()
+            .ok_or(LayerError::BackwardBeforeForward { layer: R::LAYER })?;
         let (rows, cols) = mask.shape();
         if grad != (rows, cols) {
             return Err(LayerError::shape(
@@ -228,5 +312,215 @@ impl<R: Rule> Rectifier<R> {
             ));
         }
         Ok(mask)
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use ndarray::{s, Array2};
+
+    use super::*;
+
+    /// Awkward values (NaN with payloads and both signs, ±0.0, ±inf,
+    /// subnormals, the extremes) mixed with ordinary ones, deterministically.
+    pub(crate) fn awkward(len: usize, seed: u64) -> Vec<f64> {
+        const SPECIAL: [f64; 12] = [
+            f64::NAN,
+            -f64::NAN,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            1e-310,
+            -1e-310,
+            f64::MAX,
+            f64::MIN,
+        ];
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = state >> 33;
+                match r % 4 {
+                    0 => SPECIAL[(r / 4) as usize % SPECIAL.len()],
+                    // A NaN with a payload.
+                    1 if r % 64 == 1 => f64::from_bits(0x7ff8_0000_0000_0000 | r),
+                    _ => (r % 2001) as f64 / 100.0 - 10.0,
+                }
+            })
+            .collect()
+    }
+
+    /// The portable path alone: one lane at a time, block by block.
+    fn scalar_forward<R: Rule>(rule: R, x: &[f64]) -> (Vec<u64>, Vec<u64>) {
+        let mut y = x.to_vec();
+        let words = y
+            .chunks_mut(WORD)
+            .map(|block| forward_lanes::<f64, R>(rule, block))
+            .collect();
+        (bits_of(&y), words)
+    }
+
+    fn scalar_backward<R: Rule>(rule: R, g: &[f64], words: &[u64]) -> Vec<u64> {
+        let mut d = g.to_vec();
+        for (block, &word) in d.chunks_mut(WORD).zip(words) {
+            backward_lanes::<f64, R>(rule, block, word);
+        }
+        bits_of(&d)
+    }
+
+    fn bits_of<'a>(a: impl IntoIterator<Item = &'a f64>) -> Vec<u64> {
+        a.into_iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Every way of running `rule` (in place, into a new array, predict, the
+    /// SIMD blocks and the scalar tails, and the parallel path where enabled)
+    /// agrees bit for bit with the portable path, at lengths that are not
+    /// multiples of any SIMD width or of 64, for standard, transposed and
+    /// sliced inputs.
+    pub(crate) fn paths_agree<R: Rule>(rule: R) {
+        for (rows, cols) in [
+            (1, 1),
+            (1, 3),
+            (3, 21),
+            (1, 63),
+            (2, 32),
+            (5, 13),
+            (1, 65),
+            (7, 19),
+            (33, 65),
+            (2, 1031),
+        ] {
+            let n = rows * cols;
+            let x = Array2::from_shape_vec((rows, cols), awkward(n, n as u64)).unwrap();
+            let g = Array2::from_shape_vec((rows, cols), awkward(n, 7 * n as u64)).unwrap();
+            let (want_y, want_words) = scalar_forward(rule, x.as_slice().unwrap());
+            let want_dx = scalar_backward(rule, g.as_slice().unwrap(), &want_words);
+
+            let mut layer = Rectifier::new(rule);
+            let y = layer.forward_owned(x.clone());
+            assert_eq!(bits_of(&y), want_y, "forward_owned {rows}x{cols}");
+            assert_eq!(
+                layer.mask().unwrap().words(),
+                want_words,
+                "mask {rows}x{cols}"
+            );
+            let dx = layer.backward_owned(g.clone()).unwrap();
+            assert_eq!(bits_of(&dx), want_dx, "backward_owned {rows}x{cols}");
+            let dx = layer.backward(&g.view()).unwrap();
+            assert_eq!(bits_of(&dx), want_dx, "backward {rows}x{cols}");
+
+            let mut layer = Rectifier::new(rule);
+            let y = layer.forward(&x.view());
+            assert_eq!(bits_of(&y), want_y, "forward {rows}x{cols}");
+            assert_eq!(layer.mask().unwrap().words(), want_words);
+            assert_eq!(bits_of(&layer.predict(&x)), want_y, "predict {rows}x{cols}");
+
+            // The same values reached through a transposed and a sliced view.
+            let xt = x.t().to_owned();
+            let gt = g.t().to_owned();
+            let y = layer.forward(&xt.t());
+            assert_eq!(bits_of(&y), want_y, "forward of a transposed view");
+            assert_eq!(layer.mask().unwrap().words(), want_words);
+            assert_eq!(bits_of(&layer.predict(&xt.t())), want_y);
+            let dx = layer.backward(&gt.t()).unwrap();
+            assert_eq!(bits_of(&dx), want_dx, "backward of a transposed view");
+            let dx = layer.backward_owned(gt.reversed_axes()).unwrap();
+            assert_eq!(
+                bits_of(&dx),
+                want_dx,
+                "backward_owned of a transposed array"
+            );
+
+            let mut wide = Array2::from_elem((rows, 2 * cols), f64::NAN);
+            wide.slice_mut(s![.., ..;2]).assign(&x);
+            let y = layer.forward(&wide.slice(s![.., ..;2]));
+            assert_eq!(bits_of(&y), want_y, "forward of a sliced view");
+            assert_eq!(layer.mask().unwrap().words(), want_words);
+        }
+    }
+
+    /// The semantics table of DESIGN.md, hand-computed, with the awkward
+    /// values both inside a SIMD block (the first 64 elements) and in the
+    /// scalar tail, through every entry point.
+    #[test]
+    fn semantics_table_holds_in_blocks_and_tails() {
+        use crate::{Layer, LeakyReluLayer, ReluLayer};
+
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        let x = [2.5, -4.0, 0.0, -0.0, inf, -inf, nan];
+        let g = [3.0, 5.0, 7.0, -11.0, 13.0, 17.0, 19.0];
+        // (layer, expected output, expected gradient) per element of `x`.
+        let relu = [2.5, 0.0, 0.0, 0.0, inf, 0.0, nan];
+        let relu_grad = [3.0, 0.0, 0.0, 0.0, 13.0, 0.0, 19.0];
+        let relu_active_grad = [3.0, 0.0, 7.0, -11.0, 13.0, 0.0, 19.0];
+        let leaky = [2.5, -1.0, 0.0, -0.0, inf, -inf, nan];
+        let leaky_grad = [3.0, 1.25, 1.75, -2.75, 13.0, 4.25, 4.75];
+        let leaky_active_grad = [3.0, 1.25, 7.0, -11.0, 13.0, 4.25, 4.75];
+        let cases: [(Box<dyn Layer>, [f64; 7], [f64; 7]); 4] = [
+            (Box::new(ReluLayer::new()), relu, relu_grad),
+            (
+                Box::new(ReluLayer::new().at_zero(AtZero::Active)),
+                relu,
+                relu_active_grad,
+            ),
+            (
+                Box::new(LeakyReluLayer::new(0.25).unwrap()),
+                leaky,
+                leaky_grad,
+            ),
+            (
+                Box::new(LeakyReluLayer::new(0.25).unwrap().at_zero(AtZero::Active)),
+                leaky,
+                leaky_active_grad,
+            ),
+        ];
+        for (mut layer, want_y, want_dx) in cases {
+            // Element i of x at columns 9 + i (in the SIMD block) and
+            // 64 + 9 + i (in the tail of a 1x80 array); ones elsewhere.
+            let mut input = Array2::from_elem((1, 80), 1.0);
+            let mut upstream = Array2::from_elem((1, 80), 1.0);
+            for (i, (&xi, &gi)) in x.iter().zip(&g).enumerate() {
+                for col in [9 + i, 73 + i] {
+                    input[[0, col]] = xi;
+                    upstream[[0, col]] = gi;
+                }
+            }
+            let check = |what: &str, a: &Array2<f64>, want: &[f64; 7]| {
+                for (i, w) in want.iter().enumerate() {
+                    for col in [9 + i, 73 + i] {
+                        assert_eq!(a[[0, col]].to_bits(), w.to_bits(), "{what} of {}", x[i]);
+                    }
+                }
+            };
+            check("forward", &layer.forward(&input).unwrap(), &want_y);
+            check("backward", &layer.backward(&upstream).unwrap(), &want_dx);
+            check("predict", &layer.predict(&input).unwrap(), &want_y);
+            check(
+                "forward_owned",
+                &layer.forward_owned(input).unwrap(),
+                &want_y,
+            );
+            check(
+                "backward_owned",
+                &layer.backward_owned(upstream).unwrap(),
+                &want_dx,
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_mask_bits_round_trip() {
+        use simd::Sse2;
+        for bits in 0..4 {
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits)), bits);
+            // Bits above the lanes are ignored.
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits | 0xF0)), bits);
+        }
     }
 }
