@@ -19,7 +19,7 @@ pub use relu::{relu, relu_grad, ReluLayer};
 use ndarray::{Array2, ArrayRef2};
 
 use crate::{LayerError, Result};
-use simd::Lanes;
+use simd::{Lanes, Pass, WORD};
 
 /// Which side an input of exactly `±0.0` falls on.
 ///
@@ -83,95 +83,82 @@ pub(crate) trait Rule: Copy {
     fn backward<V: Lanes>(self, g: V, active: V::Mask) -> V;
 }
 
-/// Bits per mask word, and elements per block of the kernels.
-const WORD: usize = u64::BITS as usize;
+/// The forward pass of a rule: applies it and records each element's side,
+/// element `i` of block `k` at bit `i` of `bits[k]`.
+struct Forward<'a, R> {
+    rule: R,
+    bits: &'a mut [u64],
+}
 
-/// The widest lanes this target always has.
-#[cfg(target_arch = "x86_64")]
-type Fast = simd::Sse2;
-#[cfg(not(target_arch = "x86_64"))]
-type Fast = f64;
+impl<R: Rule> Pass for Forward<'_, R> {
+    #[inline(always)]
+    fn word(&self, _k: usize) -> u64 {
+        0
+    }
 
-/// Applies `rule` to a block of at most [`WORD`] elements in place and
-/// returns their sides, element `i` at bit `i`.
-fn forward_block<R: Rule>(rule: R, block: &mut [f64]) -> u64 {
-    if block.len() == WORD {
-        forward_lanes::<Fast, R>(rule, block)
-    } else {
-        forward_lanes::<f64, R>(rule, block)
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, x: V, i: usize, word: &mut u64) -> V {
+        let (active, y) = self.rule.forward(x);
+        *word |= V::to_bits(active) << i;
+        y
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, k: usize, word: u64) {
+        self.bits[k] = word;
     }
 }
 
-/// [`forward_block`] with lanes `V`; `block.len()` is a multiple of `V::N`.
-#[inline(always)]
-fn forward_lanes<V: Lanes, R: Rule>(rule: R, block: &mut [f64]) -> u64 {
-    let mut word = 0;
-    for (i, x) in block.chunks_exact_mut(V::N).enumerate() {
-        let (active, y) = rule.forward(V::load(x));
-        y.store(x);
-        word |= V::to_bits(active) << (i * V::N);
+/// The inference pass of a rule: applies it, records nothing.
+struct Predict<R>(R);
+
+impl<R: Rule> Pass for Predict<R> {
+    #[inline(always)]
+    fn word(&self, _k: usize) -> u64 {
+        0
     }
-    word
+
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, x: V, _i: usize, _word: &mut u64) -> V {
+        self.0.forward(x).1
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, _k: usize, _word: u64) {}
 }
 
-/// Applies `rule` to a block of at most [`WORD`] elements in place,
-/// recording nothing.
-fn predict_block<R: Rule>(rule: R, block: &mut [f64]) {
-    if block.len() == WORD {
-        predict_lanes::<Fast, R>(rule, block);
-    } else {
-        predict_lanes::<f64, R>(rule, block);
-    }
+/// The backward pass of a rule: turns upstream gradients into input
+/// gradients from the sides a [`Forward`] recorded.
+struct Backward<'a, R> {
+    rule: R,
+    bits: &'a [u64],
 }
 
-/// [`predict_block`] with lanes `V`; `block.len()` is a multiple of `V::N`.
-#[inline(always)]
-fn predict_lanes<V: Lanes, R: Rule>(rule: R, block: &mut [f64]) {
-    for x in block.chunks_exact_mut(V::N) {
-        rule.forward(V::load(x)).1.store(x);
+impl<R: Rule> Pass for Backward<'_, R> {
+    #[inline(always)]
+    fn word(&self, k: usize) -> u64 {
+        self.bits[k]
     }
+
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, g: V, i: usize, word: &mut u64) -> V {
+        self.rule.backward(g, V::from_bits(*word >> i))
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, _k: usize, _word: u64) {}
 }
 
-/// Turns a block of at most [`WORD`] upstream gradients into input
-/// gradients in place, from the sides [`forward_block`] returned.
-fn backward_block<R: Rule>(rule: R, block: &mut [f64], word: u64) {
-    if block.len() == WORD {
-        backward_lanes::<Fast, R>(rule, block, word);
-    } else {
-        backward_lanes::<f64, R>(rule, block, word);
-    }
-}
-
-/// [`backward_block`] with lanes `V`; `block.len()` is a multiple of `V::N`.
-#[inline(always)]
-fn backward_lanes<V: Lanes, R: Rule>(rule: R, block: &mut [f64], word: u64) {
-    for (i, g) in block.chunks_exact_mut(V::N).enumerate() {
-        let active = V::from_bits(word >> (i * V::N));
-        rule.backward(V::load(g), active).store(g);
-    }
-}
-
-/// A new standard-layout array of `input`'s values, with `block` applied in
-/// place to each run of [`WORD`] elements (the `k`th run for `block(k, ..)`).
-///
-/// A standard-layout input is read once: each run is copied and transformed
-/// while it is in L1, instead of copying the whole array and then making a
-/// second pass over it.
-fn map_blocks(input: &ArrayRef2<f64>, mut block: impl FnMut(usize, &mut [f64])) -> Array2<f64> {
+/// A new standard-layout array of `input`'s values with `pass` applied,
+/// reading a standard-layout input once (no copy followed by a second pass).
+fn new_array(input: &ArrayRef2<f64>, pass: impl Pass) -> Array2<f64> {
     let Some(src) = input.as_slice() else {
         let mut out = input.as_standard_layout().into_owned();
-        for (k, run) in slice_of(&mut out).chunks_mut(WORD).enumerate() {
-            block(k, run);
-        }
+        simd::in_place(pass, slice_of(&mut out));
         return out;
     };
-    let mut out = Vec::with_capacity(src.len());
-    for (k, run) in src.chunks(WORD).enumerate() {
-        let start = out.len();
-        out.extend_from_slice(run);
-        block(k, &mut out[start..]);
-    }
-    Array2::from_shape_vec(input.dim(), out).expect("the input's shape holds its elements")
+    Array2::from_shape_vec(input.dim(), simd::copied(pass, src))
+        .expect("the input's shape holds its elements")
 }
 
 /// `a` itself if it is in standard (row-major, contiguous) layout, else a
@@ -254,7 +241,7 @@ impl<R: Rule> Rectifier<R> {
     pub(crate) fn forward(&mut self, input: &ArrayRef2<f64>) -> Array2<f64> {
         let rule = self.rule;
         let bits = self.reset_mask(input.dim()).words_mut();
-        map_blocks(input, |k, block| bits[k] = forward_block(rule, block))
+        new_array(input, Forward { rule, bits })
     }
 
     /// Rectifies in place, reusing the mask's buffer from the last forward.
@@ -262,9 +249,7 @@ impl<R: Rule> Rectifier<R> {
         let mut out = into_standard(input);
         let rule = self.rule;
         let bits = self.reset_mask(out.dim()).words_mut();
-        for (block, word) in slice_of(&mut out).chunks_mut(WORD).zip(bits) {
-            *word = forward_block(rule, block);
-        }
+        simd::in_place(Forward { rule, bits }, slice_of(&mut out));
         out
     }
 
@@ -276,22 +261,28 @@ impl<R: Rule> Rectifier<R> {
     }
 
     pub(crate) fn predict(&self, input: &ArrayRef2<f64>) -> Array2<f64> {
-        map_blocks(input, |_, block| predict_block(self.rule, block))
+        new_array(input, Predict(self.rule))
     }
 
     pub(crate) fn backward(&self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        let words = self.check_grad(grad_output.dim())?.words();
-        Ok(map_blocks(grad_output, |k, block| {
-            backward_block(self.rule, block, words[k]);
-        }))
+        let bits = self.check_grad(grad_output.dim())?.words();
+        Ok(new_array(
+            grad_output,
+            Backward {
+                rule: self.rule,
+                bits,
+            },
+        ))
     }
 
     pub(crate) fn backward_owned(&self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
         let mask = self.check_grad(grad_output.dim())?;
         let mut grad = into_standard(grad_output);
-        for (block, &word) in slice_of(&mut grad).chunks_mut(WORD).zip(mask.words()) {
-            backward_block(self.rule, block, word);
-        }
+        let pass = Backward {
+            rule: self.rule,
+            bits: mask.words(),
+        };
+        simd::in_place(pass, slice_of(&mut grad));
         Ok(grad)
     }
 
@@ -355,22 +346,47 @@ pub(super) mod tests {
             .collect()
     }
 
-    /// The portable path alone: one lane at a time, block by block.
-    fn scalar_forward<R: Rule>(rule: R, x: &[f64]) -> (Vec<u64>, Vec<u64>) {
+    /// `rule`'s forward and backward over `x` and `g` with lanes `V` (one
+    /// lane for the tails), in place and copied: outputs, mask words and
+    /// input gradients, as bits, after checking that both loops agree.
+    fn passes_with<V: Lanes, R: Rule>(rule: R, x: &[f64], g: &[f64]) -> [Vec<u64>; 3] {
+        let mut words = vec![0; x.len().div_ceil(WORD)];
         let mut y = x.to_vec();
-        let words = y
-            .chunks_mut(WORD)
-            .map(|block| forward_lanes::<f64, R>(rule, block))
-            .collect();
-        (bits_of(&y), words)
+        simd::blocks_in_place::<V, _>(
+            &mut Forward {
+                rule,
+                bits: &mut words,
+            },
+            &mut y,
+        );
+        let mut copied_words = vec![0; words.len()];
+        let copied = simd::blocks_copied::<V, _>(
+            &mut Forward {
+                rule,
+                bits: &mut copied_words,
+            },
+            x,
+        );
+        assert_eq!(bits_of(&copied), bits_of(&y));
+        assert_eq!(copied_words, words);
+        let predicted = simd::blocks_copied::<V, _>(&mut Predict(rule), x);
+        assert_eq!(bits_of(&predicted), bits_of(&y));
+        let mut dx = g.to_vec();
+        simd::blocks_in_place::<V, _>(&mut Backward { rule, bits: &words }, &mut dx);
+        let copied = simd::blocks_copied::<V, _>(&mut Backward { rule, bits: &words }, g);
+        assert_eq!(bits_of(&copied), bits_of(&dx));
+        [bits_of(&y), words, bits_of(&dx)]
     }
 
-    fn scalar_backward<R: Rule>(rule: R, g: &[f64], words: &[u64]) -> Vec<u64> {
-        let mut d = g.to_vec();
-        for (block, &word) in d.chunks_mut(WORD).zip(words) {
-            backward_lanes::<f64, R>(rule, block, word);
-        }
-        bits_of(&d)
+    /// The same with AVX2, which needs a function compiled for it.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn passes_with_avx2<R: Rule>(rule: R, x: &[f64], g: &[f64]) -> [Vec<u64>; 3] {
+        passes_with::<simd::Avx2, R>(rule, x, g)
     }
 
     fn bits_of<'a>(a: impl IntoIterator<Item = &'a f64>) -> Vec<u64> {
@@ -398,8 +414,22 @@ pub(super) mod tests {
             let n = rows * cols;
             let x = Array2::from_shape_vec((rows, cols), awkward(n, n as u64)).unwrap();
             let g = Array2::from_shape_vec((rows, cols), awkward(n, 7 * n as u64)).unwrap();
-            let (want_y, want_words) = scalar_forward(rule, x.as_slice().unwrap());
-            let want_dx = scalar_backward(rule, g.as_slice().unwrap(), &want_words);
+            let (xs, gs) = (x.as_slice().unwrap(), g.as_slice().unwrap());
+            let portable = passes_with::<f64, R>(rule, xs, gs);
+            #[cfg(target_arch = "x86_64")]
+            {
+                assert_eq!(
+                    passes_with::<simd::Sse2, R>(rule, xs, gs),
+                    portable,
+                    "SSE2 {n}"
+                );
+                if is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    let avx2 = unsafe { passes_with_avx2(rule, xs, gs) };
+                    assert_eq!(avx2, portable, "AVX2 {n}");
+                }
+            }
+            let [want_y, want_words, want_dx] = portable;
 
             let mut layer = Rectifier::new(rule);
             let y = layer.forward_owned(x.clone());

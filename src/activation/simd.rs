@@ -1,16 +1,171 @@
-//! [`Lanes`]: the few vector operations the rectifier rules are written in,
-//! for one `f64` (the portable path, and every array's tail) and for an
-//! SSE2 register (x86_64, where SSE2 is always present).
+//! The machinery under the rectifier kernel: [`Lanes`], the few vector
+//! operations the rules are written in, for one `f64` (the portable path,
+//! and every array's tail), an SSE2 register (x86_64's baseline) and an AVX2
+//! register (chosen at run time); and the loops that run a [`Pass`] over a
+//! slice, 64 elements (one mask word) at a time, with the widest lanes the
+//! CPU has.
 //!
-//! A rule is written once, generically over `Lanes`, so every path computes
-//! the same IEEE operations and agrees bit for bit; the tests below check it.
+//! A rule is written once, generically over `Lanes`, so every path runs the
+//! same IEEE operations and agrees bit for bit; the kernel's tests check it.
+
+use std::mem::MaybeUninit;
 
 #[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::{
-    __m128d, _mm_and_pd, _mm_and_si128, _mm_andnot_pd, _mm_castsi128_pd, _mm_cmpeq_epi32,
-    _mm_cmpgt_pd, _mm_cmpnle_pd, _mm_loadu_pd, _mm_movemask_pd, _mm_mul_pd, _mm_or_pd,
-    _mm_set1_epi32, _mm_set1_pd, _mm_set_epi32, _mm_storeu_pd,
-};
+use std::arch::x86_64::*;
+
+/// Elements per block: one mask word.
+pub(super) const WORD: usize = u64::BITS as usize;
+
+/// What a pass does to each element, and the mask word it keeps per block.
+///
+/// The loops below do every load and store; a pass only maps values, so
+/// every element of a block is written exactly once, whatever the pass.
+pub(super) trait Pass {
+    /// The word block `k` starts from (its recorded sides, or 0).
+    fn word(&self, k: usize) -> u64;
+    /// The new values of `x`, elements `i..i + V::N` of a block whose word
+    /// is `word` (which the pass may update).
+    fn lanes<V: Lanes>(&self, x: V, i: usize, word: &mut u64) -> V;
+    /// Takes block `k`'s final word.
+    fn finish(&mut self, k: usize, word: u64);
+}
+
+/// Runs `pass` over `data` in place.
+pub(super) fn in_place<P: Pass>(mut pass: P, data: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { in_place_avx2(&mut pass, data) };
+    }
+    blocks_in_place::<Fast, P>(&mut pass, data);
+}
+
+/// Runs `pass` over `src` into a new vector, reading `src` once and
+/// writing the result once (no copy followed by a second pass).
+pub(super) fn copied<P: Pass>(mut pass: P, src: &[f64]) -> Vec<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { copied_avx2(&mut pass, src) };
+    }
+    blocks_copied::<Fast, P>(&mut pass, src)
+}
+
+/// The widest lanes every CPU of the target has.
+#[cfg(target_arch = "x86_64")]
+type Fast = Sse2;
+#[cfg(not(target_arch = "x86_64"))]
+type Fast = f64;
+
+/// [`in_place`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn in_place_avx2<P: Pass>(pass: &mut P, data: &mut [f64]) {
+    blocks_in_place::<Avx2, P>(pass, data);
+}
+
+/// [`copied`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn copied_avx2<P: Pass>(pass: &mut P, src: &[f64]) -> Vec<f64> {
+    blocks_copied::<Avx2, P>(pass, src)
+}
+
+/// [`in_place`] with lanes `V` for whole blocks and one lane for the tail.
+#[inline(always)]
+pub(super) fn blocks_in_place<V: Lanes, P: Pass>(pass: &mut P, data: &mut [f64]) {
+    let mut blocks = data.chunks_exact_mut(WORD);
+    let mut k = 0;
+    for block in &mut blocks {
+        run_block::<V, P>(pass, k, WORD, block);
+        k += 1;
+    }
+    let tail = blocks.into_remainder();
+    if !tail.is_empty() {
+        run_block::<f64, P>(pass, k, tail.len(), tail);
+    }
+}
+
+/// [`copied`] with lanes `V` for whole blocks and one lane for the tail.
+#[inline(always)]
+pub(super) fn blocks_copied<V: Lanes, P: Pass>(pass: &mut P, src: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(src.len());
+    let dst = &mut out.spare_capacity_mut()[..src.len()];
+    let mut blocks = src.chunks_exact(WORD).zip(dst.chunks_exact_mut(WORD));
+    let mut k = 0;
+    for (src, dst) in &mut blocks {
+        run_block::<V, P>(pass, k, WORD, &mut Copied { src, dst });
+        k += 1;
+    }
+    let done = k * WORD;
+    if done < src.len() {
+        let (src, dst) = (&src[done..], &mut dst[done..]);
+        run_block::<f64, P>(pass, k, src.len(), &mut Copied { src, dst });
+    }
+    // SAFETY: the blocks cover `dst`, the first `src.len()` elements of
+    // `out`'s spare capacity, and `run_block` stores every element of a block.
+    unsafe { out.set_len(src.len()) };
+    out
+}
+
+/// Runs `pass` over block `k`, elements `0..len` of `io`, `V::N` at a time;
+/// `len` is a multiple of `V::N`. Stores every element.
+#[inline(always)]
+fn run_block<V: Lanes, P: Pass>(pass: &mut P, k: usize, len: usize, io: &mut (impl Io + ?Sized)) {
+    let mut word = pass.word(k);
+    for i in (0..len / V::N).map(|j| j * V::N) {
+        let y = pass.lanes(io.load::<V>(i), i, &mut word);
+        io.store(i, y);
+    }
+    pass.finish(k, word);
+}
+
+/// Where a block is read from and written to.
+trait Io {
+    /// Elements `i..i + V::N` of the input.
+    fn load<V: Lanes>(&self, i: usize) -> V;
+    /// Writes elements `i..i + V::N` of the output.
+    fn store<V: Lanes>(&mut self, i: usize, y: V);
+}
+
+/// In place.
+impl Io for [f64] {
+    #[inline(always)]
+    fn load<V: Lanes>(&self, i: usize) -> V {
+        V::load(&self[i..])
+    }
+
+    #[inline(always)]
+    fn store<V: Lanes>(&mut self, i: usize, y: V) {
+        y.store(&mut self[i..]);
+    }
+}
+
+/// From `src` into the uninitialized `dst` of the same length.
+struct Copied<'a> {
+    src: &'a [f64],
+    dst: &'a mut [MaybeUninit<f64>],
+}
+
+impl Io for Copied<'_> {
+    #[inline(always)]
+    fn load<V: Lanes>(&self, i: usize) -> V {
+        V::load(&self.src[i..])
+    }
+
+    #[inline(always)]
+    fn store<V: Lanes>(&mut self, i: usize, y: V) {
+        y.store_uninit(&mut self.dst[i..]);
+    }
+}
 
 /// A group of `N` `f64` lanes and the per-lane operations the rules need.
 pub(crate) trait Lanes: Copy {
@@ -24,6 +179,8 @@ pub(crate) trait Lanes: Copy {
     fn load(src: &[f64]) -> Self;
     /// Writes the lanes to the first `N` elements of `dst`.
     fn store(self, dst: &mut [f64]);
+    /// [`Lanes::store`] into memory that may be uninitialized.
+    fn store_uninit(self, dst: &mut [MaybeUninit<f64>]);
     /// `self > t`, lane by lane: false for NaN.
     fn gt(self, t: Self) -> Self::Mask;
     /// `!(self <= t)`, lane by lane: true for NaN.
@@ -56,6 +213,11 @@ impl Lanes for f64 {
     #[inline(always)]
     fn store(self, dst: &mut [f64]) {
         dst[0] = self;
+    }
+
+    #[inline(always)]
+    fn store_uninit(self, dst: &mut [MaybeUninit<f64>]) {
+        dst[0].write(self);
     }
 
     #[inline(always)]
@@ -128,6 +290,14 @@ impl Lanes for Sse2 {
     }
 
     #[inline(always)]
+    fn store_uninit(self, dst: &mut [MaybeUninit<f64>]) {
+        assert!(dst.len() >= 2);
+        // SAFETY: `dst` holds at least two `f64` (checked above) and is
+        // borrowed mutably; `storeu` has no alignment requirement.
+        unsafe { _mm_storeu_pd(dst.as_mut_ptr().cast(), self.0) }
+    }
+
+    #[inline(always)]
     fn gt(self, t: Self) -> __m128d {
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe { _mm_cmpgt_pd(self.0, t.0) }
@@ -168,4 +338,108 @@ impl Lanes for Sse2 {
             _mm_castsi128_pd(_mm_cmpeq_epi32(_mm_and_si128(word, lanes), lanes))
         }
     }
+}
+
+/// Four lanes in an AVX2 register.
+///
+/// Only used in [`in_place_avx2`] and [`copied_avx2`], which are only
+/// called once `is_x86_feature_detected!("avx2")` said yes: that is what
+/// makes the `unsafe` blocks of its methods sound.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2(__m256d);
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx2 {
+    const N: usize = 4;
+    type Mask = __m256d;
+
+    #[inline(always)]
+    fn splat(x: f64) -> Self {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { Avx2(_mm256_set1_pd(x)) }
+    }
+
+    #[inline(always)]
+    fn load(src: &[f64]) -> Self {
+        assert!(src.len() >= 4);
+        // SAFETY: the CPU has AVX2 (see the type's documentation), and
+        // `src` holds at least four `f64`; `loadu` needs no alignment.
+        Avx2(unsafe { opaque(_mm256_loadu_pd(src.as_ptr())) })
+    }
+
+    #[inline(always)]
+    fn store(self, dst: &mut [f64]) {
+        assert!(dst.len() >= 4);
+        // SAFETY: the CPU has AVX2 (see the type's documentation), and
+        // `dst` holds at least four `f64`; `storeu` needs no alignment.
+        unsafe { _mm256_storeu_pd(dst.as_mut_ptr(), self.0) }
+    }
+
+    #[inline(always)]
+    fn store_uninit(self, dst: &mut [MaybeUninit<f64>]) {
+        assert!(dst.len() >= 4);
+        // SAFETY: the CPU has AVX2 (see the type's documentation), and
+        // `dst` holds at least four `f64`; `storeu` needs no alignment.
+        unsafe { _mm256_storeu_pd(dst.as_mut_ptr().cast(), self.0) }
+    }
+
+    #[inline(always)]
+    fn gt(self, t: Self) -> __m256d {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { _mm256_cmp_pd::<_CMP_GT_OQ>(self.0, t.0) }
+    }
+
+    #[inline(always)]
+    fn not_le(self, t: Self) -> __m256d {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { _mm256_cmp_pd::<_CMP_NLE_UQ>(self.0, t.0) }
+    }
+
+    #[inline(always)]
+    fn select(m: __m256d, a: Self, b: Self) -> Self {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { Avx2(_mm256_blendv_pd(b.0, a.0, m)) }
+    }
+
+    #[inline(always)]
+    fn mul(self, k: Self) -> Self {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { Avx2(_mm256_mul_pd(self.0, k.0)) }
+    }
+
+    #[inline(always)]
+    fn to_bits(m: __m256d) -> u64 {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { _mm256_movemask_pd(m) as u64 }
+    }
+
+    #[inline(always)]
+    fn from_bits(bits: u64) -> __m256d {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe {
+            let lanes = _mm256_set_epi64x(8, 4, 2, 1);
+            let word = _mm256_set1_epi64x((bits & 15) as i64);
+            _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(word, lanes), lanes))
+        }
+    }
+}
+
+/// `v`, through an empty `asm!` block, so that LLVM cannot see where it was
+/// loaded from.
+///
+/// Without it LLVM turns `store(select(m, load(p), y), p)` (every in-place
+/// pass: an element either keeps its value or is replaced) into a masked
+/// store, `vmaskmovpd`, which on AMD Zen is several times slower than the
+/// plain load, blend and store; the in-place passes ran 3-4x slower with it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn opaque(mut v: __m256d) -> __m256d {
+    // SAFETY: the block is empty: it reads and writes nothing but `v`'s
+    // register, and the caller guarantees the CPU has AVX.
+    unsafe {
+        std::arch::asm!("/* {0} */", inout(ymm_reg) v, options(pure, nomem, nostack, preserves_flags));
+    }
+    v
 }
