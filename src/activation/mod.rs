@@ -92,7 +92,10 @@ struct Forward<'a, R> {
 
 impl<R: Rule> Pass for Forward<'_, R> {
     #[inline(always)]
-    fn word(&self, _k: usize) -> u64 {
+    fn word(&self, k: usize) -> u64 {
+        // Checked here rather than in `finish`, so that the compiler does
+        // not keep the block's lane masks alive across the check.
+        assert!(k < self.bits.len(), "one mask word per block");
         0
     }
 
@@ -142,7 +145,7 @@ impl<R: Rule> Pass for Backward<'_, R> {
 
     #[inline(always)]
     fn lanes<V: Lanes>(&self, g: V, i: usize, word: &mut u64) -> V {
-        self.rule.backward(g, V::from_bits(*word >> i))
+        self.rule.backward(g, V::from_bits(*word, i))
     }
 
     #[inline(always)]
@@ -548,9 +551,13 @@ pub(super) mod tests {
     fn sse2_mask_bits_round_trip() {
         use simd::Sse2;
         for bits in 0..4 {
-            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits)), bits);
-            // Bits above the lanes are ignored.
-            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits | 0xF0)), bits);
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits, 0)), bits);
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits << 62, 62)), bits);
+            // Other bits of the word are ignored.
+            assert_eq!(
+                Sse2::to_bits(Sse2::from_bits(!(3 << 40) | bits << 40, 40)),
+                bits
+            );
         }
     }
 }

@@ -191,8 +191,9 @@ pub(crate) trait Lanes: Copy {
     fn mul(self, k: Self) -> Self;
     /// The mask as the low `N` bits of a word, lane `i` at bit `i`.
     fn to_bits(m: Self::Mask) -> u64;
-    /// The inverse of [`Lanes::to_bits`]; bits above `N` are ignored.
-    fn from_bits(bits: u64) -> Self::Mask;
+    /// The mask of bits `i..i + N` of `word`, bit `i + j` for lane `j`: the
+    /// inverse of [`Lanes::to_bits`] shifted left by `i`.
+    fn from_bits(word: u64, i: usize) -> Self::Mask;
 }
 
 /// The portable path: one lane, plain `f64` arithmetic.
@@ -250,8 +251,8 @@ impl Lanes for f64 {
     }
 
     #[inline(always)]
-    fn from_bits(bits: u64) -> bool {
-        bits & 1 == 1
+    fn from_bits(word: u64, i: usize) -> bool {
+        (word >> i) & 1 == 1
     }
 }
 
@@ -328,14 +329,14 @@ impl Lanes for Sse2 {
     }
 
     #[inline(always)]
-    fn from_bits(bits: u64) -> __m128d {
+    fn from_bits(word: u64, i: usize) -> __m128d {
         // Both 32-bit halves of lane i test bit i, so a lane is all ones
         // exactly when its bit is set.
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe {
             let lanes = _mm_set_epi32(2, 2, 1, 1);
-            let word = _mm_set1_epi32((bits & 3) as i32);
-            _mm_castsi128_pd(_mm_cmpeq_epi32(_mm_and_si128(word, lanes), lanes))
+            let bits = _mm_set1_epi32(((word >> i) & 3) as i32);
+            _mm_castsi128_pd(_mm_cmpeq_epi32(_mm_and_si128(bits, lanes), lanes))
         }
     }
 }
@@ -415,11 +416,14 @@ impl Lanes for Avx2 {
     }
 
     #[inline(always)]
-    fn from_bits(bits: u64) -> __m256d {
+    fn from_bits(word: u64, i: usize) -> __m256d {
+        // Lane j tests bit i + j of the whole word: after unrolling, `i` is
+        // a constant and the broadcast of `word` is shared by the block.
+        let lanes = [1, 2, 4, 8].map(|b: i64| b << i);
         // SAFETY: see the type's documentation: the CPU has AVX2.
         unsafe {
-            let lanes = _mm256_set_epi64x(8, 4, 2, 1);
-            let word = _mm256_set1_epi64x((bits & 15) as i64);
+            let lanes = _mm256_set_epi64x(lanes[3], lanes[2], lanes[1], lanes[0]);
+            let word = _mm256_set1_epi64x(word as i64);
             _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(word, lanes), lanes))
         }
     }
