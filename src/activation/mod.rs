@@ -72,7 +72,7 @@ impl AtZero {
 /// How one member of the rectifier family treats its inputs, written once
 /// over [`Lanes`] so that the portable path, the SIMD path and the scalar
 /// functions ([`relu`], [`leaky_relu`], ...) all run the same operations.
-pub(crate) trait Rule: Copy {
+pub(crate) trait Rule: Copy + Send {
     /// The layer's name, for error messages.
     const LAYER: &'static str;
     /// Which lanes of `x` are on the active side (where the gradient passes
@@ -110,6 +110,13 @@ impl<R: Rule> Pass for Forward<'_, R> {
     fn finish(&mut self, k: usize, word: u64) {
         self.bits[k] = word;
     }
+
+    #[cfg(feature = "rayon")]
+    fn split_at(self, k: usize) -> (Self, Self) {
+        let (a, b) = self.bits.split_at_mut(k);
+        let rule = self.rule;
+        (Forward { rule, bits: a }, Forward { rule, bits: b })
+    }
 }
 
 /// The inference pass of a rule: applies it, records nothing.
@@ -128,6 +135,11 @@ impl<R: Rule> Pass for Predict<R> {
 
     #[inline(always)]
     fn finish(&mut self, _k: usize, _word: u64) {}
+
+    #[cfg(feature = "rayon")]
+    fn split_at(self, _k: usize) -> (Self, Self) {
+        (Predict(self.0), self)
+    }
 }
 
 /// The backward pass of a rule: turns upstream gradients into input
@@ -150,6 +162,13 @@ impl<R: Rule> Pass for Backward<'_, R> {
 
     #[inline(always)]
     fn finish(&mut self, _k: usize, _word: u64) {}
+
+    #[cfg(feature = "rayon")]
+    fn split_at(self, k: usize) -> (Self, Self) {
+        let (a, b) = self.bits.split_at(k);
+        let rule = self.rule;
+        (Backward { rule, bits: a }, Backward { rule, bits: b })
+    }
 }
 
 /// A new standard-layout array of `input`'s values with `pass` applied,
@@ -311,6 +330,8 @@ impl<R: Rule> Rectifier<R> {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use std::mem::MaybeUninit;
+
     use ndarray::{s, Array2};
 
     use super::*;
@@ -363,8 +384,8 @@ pub(super) mod tests {
             &mut y,
         );
         let mut copied_words = vec![0; words.len()];
-        let copied = simd::blocks_copied::<V, _>(
-            &mut Forward {
+        let copied = copied_with::<V, _>(
+            Forward {
                 rule,
                 bits: &mut copied_words,
             },
@@ -372,13 +393,26 @@ pub(super) mod tests {
         );
         assert_eq!(bits_of(&copied), bits_of(&y));
         assert_eq!(copied_words, words);
-        let predicted = simd::blocks_copied::<V, _>(&mut Predict(rule), x);
+        let predicted = copied_with::<V, _>(Predict(rule), x);
         assert_eq!(bits_of(&predicted), bits_of(&y));
         let mut dx = g.to_vec();
         simd::blocks_in_place::<V, _>(&mut Backward { rule, bits: &words }, &mut dx);
-        let copied = simd::blocks_copied::<V, _>(&mut Backward { rule, bits: &words }, g);
+        let copied = copied_with::<V, _>(Backward { rule, bits: &words }, g);
         assert_eq!(bits_of(&copied), bits_of(&dx));
         [bits_of(&y), words, bits_of(&dx)]
+    }
+
+    /// [`simd::blocks_copied`] with lanes `V` into a vector that starts out
+    /// full of a NaN no pass produces from [`awkward`] values, so that an
+    /// element left unwritten shows.
+    fn copied_with<V: Lanes, P: Pass>(mut pass: P, src: &[f64]) -> Vec<f64> {
+        let unwritten = MaybeUninit::new(f64::from_bits(0x7ff4_dead_beef_0000));
+        let mut out = vec![unwritten; src.len()];
+        simd::blocks_copied::<V, P>(&mut pass, src, &mut out);
+        // SAFETY: every element was initialized, with `unwritten` if not by the pass.
+        out.into_iter()
+            .map(|y| unsafe { y.assume_init() })
+            .collect()
     }
 
     /// The same with AVX2, which needs a function compiled for it.
