@@ -110,8 +110,8 @@ fn the_mask_costs_one_bit_per_element() {
 fn growing_inputs_keep_the_mask_at_one_bit_per_element() {
     let mut relu = ReluLayer::new();
     relu.forward_owned(input((10, 64))).unwrap(); // 10 mask words
-    // One more row: the mask's buffer grows to 11 words, not to 20 (as a
-    // `Vec` growing by doubling would).
+                                                  // One more row: the mask's buffer grows to 11 words, not to 20 (as a
+                                                  // `Vec` growing by doubling would).
     let x = input((11, 64));
     let (_, count, bytes) = counted(|| relu.forward_owned(x).unwrap());
     assert_eq!((count, bytes), (1, 11 * 8));

@@ -109,10 +109,10 @@ pub struct LeakyReluLayer {
 impl LeakyReluLayer {
     /// A Leaky ReLU layer with the given slope for `x <= 0`.
     ///
-    /// Any finite slope works, including 0, negative slopes and slopes above
-    /// 1. With slope 0 it is ReLU except at `-inf` (NaN, as in PyTorch) and
-    /// in the sign of zero outputs; use [`ReluLayer`](crate::ReluLayer) for
-    /// the exact ReLU.
+    /// Any finite slope works, including 0, negative slopes and slopes
+    /// above 1. With slope 0 it is ReLU except at `-inf` (NaN, as in
+    /// PyTorch) and in the sign of zero outputs; use
+    /// [`ReluLayer`](crate::ReluLayer) for the exact ReLU.
     ///
     /// # Errors
     ///

@@ -1,10 +1,13 @@
 //! The rectifier family: one kernel, parameterised by a [`Rule`], shared by
 //! every layer of the family, plus the [`Mask`] it caches and [`AtZero`].
 //!
-//! A rule says three things about an input `x`: whether it is on the active
-//! side (its gradient passes unchanged), what the output is, and what an
-//! inactive element does to the upstream gradient. The kernel below is the
-//! only loop over the data; [`relu`](crate::relu) and
+//! A rule says, for a few lanes of input `x` at a time, which are on the
+//! active side (their gradient passes unchanged) and what the output is, and
+//! what the gradient through lanes on a given side is. The three passes
+//! below ([`Forward`], [`Predict`], [`Backward`]) apply a rule; the loops in
+//! `simd` are the only loops over the data, with SIMD lanes where the CPU
+//! has them, one lane for the tails and elsewhere, and threads with the
+//! `rayon` feature. [`relu`](crate::relu) and
 //! [`leaky_relu`](crate::leaky_relu) are the same rules applied to one value.
 
 mod leaky_relu;
@@ -124,17 +127,9 @@ struct Predict<R>(R);
 
 impl<R: Rule> Pass for Predict<R> {
     #[inline(always)]
-    fn word(&self, _k: usize) -> u64 {
-        0
-    }
-
-    #[inline(always)]
     fn lanes<V: Lanes>(&self, x: V, _i: usize, _word: &mut u64) -> V {
         self.0.forward(x).1
     }
-
-    #[inline(always)]
-    fn finish(&mut self, _k: usize, _word: u64) {}
 
     #[cfg(feature = "rayon")]
     fn split_at(self, _k: usize) -> (Self, Self) {
@@ -159,9 +154,6 @@ impl<R: Rule> Pass for Backward<'_, R> {
     fn lanes<V: Lanes>(&self, g: V, i: usize, word: &mut u64) -> V {
         self.rule.backward(g, V::from_bits(*word, i))
     }
-
-    #[inline(always)]
-    fn finish(&mut self, _k: usize, _word: u64) {}
 
     #[cfg(feature = "rayon")]
     fn split_at(self, k: usize) -> (Self, Self) {
@@ -528,7 +520,8 @@ pub(super) mod tests {
         let leaky = [2.5, -1.0, 0.0, -0.0, inf, -inf, nan];
         let leaky_grad = [3.0, 1.25, 1.75, -2.75, 13.0, 4.25, 4.75];
         let leaky_active_grad = [3.0, 1.25, 7.0, -11.0, 13.0, 4.25, 4.75];
-        let cases: [(Box<dyn Layer>, [f64; 7], [f64; 7]); 4] = [
+        type Case = (Box<dyn Layer>, [f64; 7], [f64; 7]);
+        let cases: [Case; 4] = [
             (Box::new(ReluLayer::new()), relu, relu_grad),
             (
                 Box::new(ReluLayer::new().at_zero(AtZero::Active)),

@@ -21,13 +21,17 @@ pub(super) const WORD: usize = u64::BITS as usize;
 /// The loops below do every load and store; a pass only maps values, so
 /// every element of a block is written exactly once, whatever the pass.
 pub(super) trait Pass: Send {
-    /// The word block `k` starts from (its recorded sides, or 0).
-    fn word(&self, k: usize) -> u64;
+    /// The word block `k` starts from: its recorded sides, or 0.
+    #[inline(always)]
+    fn word(&self, _k: usize) -> u64 {
+        0
+    }
     /// The new values of `x`, elements `i..i + V::N` of a block whose word
     /// is `word` (which the pass may update).
     fn lanes<V: Lanes>(&self, x: V, i: usize, word: &mut u64) -> V;
     /// Takes block `k`'s final word.
-    fn finish(&mut self, k: usize, word: u64);
+    #[inline(always)]
+    fn finish(&mut self, _k: usize, _word: u64) {}
     /// The pass over blocks `..k` and the pass over blocks `k..`.
     #[cfg(feature = "rayon")]
     fn split_at(self, k: usize) -> (Self, Self)
@@ -288,6 +292,7 @@ impl Lanes for f64 {
     }
 
     #[inline(always)]
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // true for NaN, on purpose
     fn not_le(self, t: Self) -> bool {
         !(self <= t)
     }
