@@ -3,15 +3,16 @@
 # such as `step/`), then prints every benchmark's median as a ratio to the
 # `copy` baseline of its group and shape, measured in the same run.
 #
-#   benches/ratios.sh                 # full run
-#   benches/ratios.sh --no-run-report # only print the ratios of the last run
+#   benches/ratios.sh                  # full run, one thread
+#   FEATURES=rayon benches/ratios.sh   # the same with the rayon feature
+#   benches/ratios.sh --report-only    # only print the ratios of the last run
 set -eu
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = "--no-run-report" ]; then
+if [ "${1:-}" = "--report-only" ]; then
     shift
 else
     start=$(date +%s)
-    cargo bench --bench activation -- "$@"
+    cargo bench --features "${FEATURES:-}" --bench activation -- "$@"
     echo "bench run took $(($(date +%s) - start)) s"
 fi
 python3 - <<'PY'
