@@ -39,15 +39,12 @@ pub(super) trait Pass: Send {
         Self: Sized;
 }
 
-/// Runs `pass` over `data` in place.
+/// Runs `pass` over `data` in place, on the calling thread even with the
+/// `rayon` feature: an in-place pass is bound by memory bandwidth, which one
+/// core nearly saturates on the 2-core machine this was measured on, where
+/// two threads ran it 0.85-1.2x as fast as one (no consistent gain) from
+/// 2^20 to 2^24 elements.
 pub(super) fn in_place<P: Pass>(mut pass: P, data: &mut [f64]) {
-    #[cfg(feature = "rayon")]
-    if let Some(mid) = parallel_split(data.len(), PARALLEL_IN_PLACE) {
-        let (a, b) = pass.split_at(mid / WORD);
-        let (da, db) = data.split_at_mut(mid);
-        rayon::join(|| in_place(a, da), || in_place(b, db));
-        return;
-    }
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
@@ -71,7 +68,7 @@ pub(super) fn copied<P: Pass>(pass: P, src: &[f64]) -> Vec<f64> {
 /// element of `dst`.
 fn copy_into<P: Pass>(mut pass: P, src: &[f64], dst: &mut [MaybeUninit<f64>]) {
     #[cfg(feature = "rayon")]
-    if let Some(mid) = parallel_split(src.len(), PARALLEL_COPY) {
+    if let Some(mid) = parallel_split(src.len()) {
         let (a, b) = pass.split_at(mid / WORD);
         let ((sa, sb), (da, db)) = (src.split_at(mid), dst.split_at_mut(mid));
         rayon::join(|| copy_into(a, sa, da), || copy_into(b, sb, db));
@@ -85,34 +82,24 @@ fn copy_into<P: Pass>(mut pass: P, src: &[f64], dst: &mut [MaybeUninit<f64>]) {
     blocks_copied::<Fast, P>(&mut pass, src, dst);
 }
 
-/// Elements from which [`in_place`] splits its work between threads.
-///
-/// An in-place pass is bound by memory bandwidth, which one core nearly
-/// saturates on the 2-core machine this was measured on: two threads were
-/// 0.9-1.0x as fast up to 2^21 elements (16 MiB) when the data sits in the
-/// caches of the thread that wrote it, and 1.0-1.15x from 2^22 on.
-#[cfg(all(feature = "rayon", not(test)))]
-const PARALLEL_IN_PLACE: usize = 1 << 22;
-
 /// Elements from which [`copy_into`] splits its work between threads.
 ///
 /// Writing a new array is bound by the page faults of its fresh memory,
-/// which two threads take in parallel: 1.1-1.35x from 2^19 elements (4 MiB),
-/// about 1.5x from 2^22 on, and slower below 2^18.
+/// which two threads take in parallel. Measured on 2 cores: 1.15-1.35x from
+/// 2^19 elements (4 MiB), 1.4-1.7x from 2^22 on, slower at 2^18.
 #[cfg(all(feature = "rayon", not(test)))]
-const PARALLEL_COPY: usize = 1 << 19;
+const PARALLEL_MIN: usize = 1 << 19;
 
-/// Small enough for the tests to reach the parallel paths.
+/// Small enough for the tests to reach the parallel path.
 #[cfg(all(feature = "rayon", test))]
-const PARALLEL_IN_PLACE: usize = 200;
-#[cfg(all(feature = "rayon", test))]
-const PARALLEL_COPY: usize = 300;
+const PARALLEL_MIN: usize = 300;
 
 /// Where to cut `len` elements in two, at a block boundary, if there are at
-/// least `min` of them: the halves go to two threads (and may be cut again).
+/// least [`PARALLEL_MIN`]: the halves go to two threads (and may be cut
+/// again).
 #[cfg(feature = "rayon")]
-fn parallel_split(len: usize, min: usize) -> Option<usize> {
-    (len >= min).then(|| (len / 2).next_multiple_of(WORD))
+fn parallel_split(len: usize) -> Option<usize> {
+    (len >= PARALLEL_MIN).then(|| (len / 2).next_multiple_of(WORD))
 }
 
 /// The widest lanes every CPU of the target has.
