@@ -74,7 +74,7 @@ impl AtZero {
 
 /// How one member of the rectifier family treats its inputs, written once
 /// over [`Lanes`] so that the portable path, the SIMD path and the scalar
-/// functions ([`relu`], [`leaky_relu`], ...) all run the same operations.
+/// functions ([`relu()`], [`leaky_relu()`], ...) all run the same operations.
 pub(crate) trait Rule: Copy + Send {
     /// The layer's name, for error messages.
     const LAYER: &'static str;

@@ -172,6 +172,8 @@ pub(super) fn blocks_copied<V: Lanes, P: Pass>(
 /// `len` is a multiple of `V::N`. Stores every element.
 #[inline(always)]
 fn run_block<V: Lanes, P: Pass>(pass: &mut P, k: usize, len: usize, io: &mut (impl Io + ?Sized)) {
+    // A constant in every instance: `len` is `WORD` or `V::N` is 1.
+    assert_eq!(len % V::N, 0, "no element left unwritten");
     let mut word = pass.word(k);
     for i in (0..len / V::N).map(|j| j * V::N) {
         let y = pass.lanes(io.load::<V>(i), i, &mut word);
@@ -329,9 +331,9 @@ impl Lanes for Sse2 {
     #[inline(always)]
     fn load(src: &[f64]) -> Self {
         assert!(src.len() >= 2);
-        // SAFETY: `src` holds at least two `f64` (checked above, and free:
-        // the callers pass `chunks_exact(2)`); `loadu` has no alignment
-        // requirement.
+        // SAFETY: `src` holds at least two `f64` (checked above; the check
+        // folds away in the kernel's fixed-size blocks); `loadu` has no
+        // alignment requirement.
         Sse2(unsafe { _mm_loadu_pd(src.as_ptr()) })
     }
 
@@ -396,7 +398,7 @@ impl Lanes for Sse2 {
 
 /// Four lanes in an AVX2 register.
 ///
-/// Only used in [`in_place_avx2`] and [`copied_avx2`], which are only
+/// Only used in [`in_place_avx2`] and [`copy_into_avx2`], which are only
 /// called once `is_x86_feature_detected!("avx2")` said yes: that is what
 /// makes the `unsafe` blocks of its methods sound.
 #[cfg(target_arch = "x86_64")]
