@@ -1,6 +1,6 @@
 //! [`LeakyReluLayer`] and the scalar [`leaky_relu`]: `x` if `x > 0`, else `slope·x`.
 
-use super::{AtZero, Mask, Rectifier, Rule};
+use super::{AtZero, Lanes, Mask, Rectifier, Rule};
 use crate::{LayerError, Result};
 
 /// The Leaky ReLU rule: `slope·x` on the inactive side, always (as in
@@ -15,20 +15,15 @@ pub(crate) struct Leaky {
 impl Rule for Leaky {
     const LAYER: &'static str = "LeakyReluLayer";
 
-    fn is_active(self, x: f64) -> bool {
-        x > self.threshold
+    #[inline(always)]
+    fn forward<V: Lanes>(self, x: V) -> (V::Mask, V) {
+        let active = x.gt(V::splat(self.threshold));
+        (active, V::select(active, x, x.mul(V::splat(self.slope))))
     }
 
-    fn output(self, x: f64) -> f64 {
-        if self.is_active(x) {
-            x
-        } else {
-            self.slope * x
-        }
-    }
-
-    fn inactive_grad(self, g: f64) -> f64 {
-        self.slope * g
+    #[inline(always)]
+    fn backward<V: Lanes>(self, g: V, active: V::Mask) -> V {
+        V::select(active, g, g.mul(V::splat(self.slope)))
     }
 }
 
@@ -49,7 +44,7 @@ impl Rule for Leaky {
 /// assert!(leaky_relu(f64::NAN, 0.01).is_nan());
 /// ```
 pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
-    leaky(negative_slope, AtZero::Inactive).output(x)
+    leaky(negative_slope, AtZero::Inactive).forward(x).1
 }
 
 /// d(Leaky ReLU)/dx at `x`: 1 for `x > 0`, `negative_slope` otherwise,
@@ -66,11 +61,7 @@ pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
 /// ```
 pub fn leaky_relu_grad(x: f64, negative_slope: f64) -> f64 {
     let rule = leaky(negative_slope, AtZero::Inactive);
-    if rule.is_active(x) {
-        1.0
-    } else {
-        rule.inactive_grad(1.0)
-    }
+    rule.backward(1.0, rule.forward(x).0)
 }
 
 fn leaky(slope: f64, side: AtZero) -> Leaky {
@@ -340,5 +331,14 @@ mod tests {
             leaky.backward(&array![[10.0, 20.0]]).unwrap(),
             array![[5.0, 20.0]]
         );
+    }
+
+    #[test]
+    fn every_path_agrees_bit_for_bit() {
+        for side in [AtZero::Inactive, AtZero::Active] {
+            for slope in [0.01, 0.0, -0.5, 3.0] {
+                super::super::tests::paths_agree(leaky(slope, side));
+            }
+        }
     }
 }

@@ -145,11 +145,16 @@ impl Mask {
         (self.words[i / WORD] >> (i % WORD)) & 1 == 1
     }
 
-    /// Resizes for a `(rows, cols)` input, keeping the allocation.
+    /// Resizes for a `(rows, cols)` input, keeping the allocation (growing
+    /// it exactly, so the mask never holds more than one bit per element of
+    /// the largest input seen, plus one word).
     pub(super) fn reset(&mut self, (rows, cols): (usize, usize)) {
         self.rows = rows;
         self.cols = cols;
-        self.words.resize((rows * cols).div_ceil(WORD), 0);
+        let words = (rows * cols).div_ceil(WORD);
+        self.words
+            .reserve_exact(words.saturating_sub(self.words.len()));
+        self.words.resize(words, 0);
     }
 
     pub(super) fn words(&self) -> &[u64] {

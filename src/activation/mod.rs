@@ -1,16 +1,20 @@
 //! The rectifier family: one kernel, parameterised by a [`Rule`], shared by
 //! every layer of the family, plus the [`Mask`] it caches and [`AtZero`].
 //!
-//! A rule says three things about an input `x`: whether it is on the active
-//! side (its gradient passes unchanged), what the output is, and what an
-//! inactive element does to the upstream gradient. The kernel below is the
-//! only loop over the data; [`relu`](crate::relu) and
+//! A rule says, for a few lanes of input `x` at a time, which are on the
+//! active side (their gradient passes unchanged) and what the output is, and
+//! what the gradient through lanes on a given side is. The three passes
+//! below ([`Forward`], [`Predict`], [`Backward`]) apply a rule; the loops in
+//! `simd` are the only loops over the data, with SIMD lanes where the CPU
+//! has them, one lane for the tails and elsewhere, and threads with the
+//! `rayon` feature. [`relu`](crate::relu) and
 //! [`leaky_relu`](crate::leaky_relu) are the same rules applied to one value.
 
 mod leaky_relu;
 mod mask;
 mod prelu;
 mod relu;
+mod simd;
 
 pub use leaky_relu::{leaky_relu, leaky_relu_grad, LeakyReluLayer};
 pub use mask::Mask;
@@ -20,6 +24,7 @@ pub use relu::{relu, relu_grad, ReluLayer};
 use ndarray::{Array2, ArrayRef2};
 
 use crate::{LayerError, Result};
+use simd::{Lanes, Pass, WORD};
 
 /// Which side an input of exactly `±0.0` falls on.
 ///
@@ -69,43 +74,107 @@ impl AtZero {
     }
 }
 
-/// How one member of the rectifier family treats a single element.
-pub(crate) trait Rule: Copy {
+/// How one member of the rectifier family treats its inputs, written once
+/// over [`Lanes`] so that the portable path, the SIMD path and the scalar
+/// functions ([`relu()`], [`leaky_relu()`], ...) all run the same operations.
+pub(crate) trait Rule: Copy + Send {
     /// The layer's name, for error messages.
     const LAYER: &'static str;
-    /// Whether `x` is on the active side, where the gradient passes unchanged.
-    fn is_active(self, x: f64) -> bool;
-    /// The activation of `x`.
-    fn output(self, x: f64) -> f64;
-    /// The gradient passed back through an inactive element, given upstream `g`.
-    fn inactive_grad(self, g: f64) -> f64;
+    /// Which lanes of `x` are on the active side (where the gradient passes
+    /// unchanged), and the activation of `x`.
+    fn forward<V: Lanes>(self, x: V) -> (V::Mask, V);
+    /// The gradient passed back through lanes on the given sides, given
+    /// upstream `g`.
+    fn backward<V: Lanes>(self, g: V, active: V::Mask) -> V;
 }
 
-/// Bits per mask word.
-const WORD: usize = u64::BITS as usize;
+/// The forward pass of a rule: applies it and records each element's side,
+/// element `i` of block `k` at bit `i` of `bits[k]`.
+struct Forward<'a, R> {
+    rule: R,
+    bits: &'a mut [u64],
+}
 
-/// Applies `rule` to `data` in place and records each element's side in
-/// `bits`, element `i` at bit `i % 64` of word `i / 64`.
-fn forward_kernel<R: Rule>(rule: R, data: &mut [f64], bits: &mut [u64]) {
-    for (chunk, word) in data.chunks_mut(WORD).zip(bits) {
-        let mut w = 0;
-        for (i, x) in chunk.iter_mut().enumerate() {
-            w |= u64::from(rule.is_active(*x)) << i;
-            *x = rule.output(*x);
-        }
-        *word = w;
+impl<R: Rule> Pass for Forward<'_, R> {
+    #[inline(always)]
+    fn word(&self, k: usize) -> u64 {
+        // Checked here rather than in `finish`, so that the compiler does
+        // not keep the block's lane masks alive across the check.
+        assert!(k < self.bits.len(), "one mask word per block");
+        0
+    }
+
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, x: V, i: usize, word: &mut u64) -> V {
+        let (active, y) = self.rule.forward(x);
+        *word |= V::to_bits(active) << i;
+        y
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, k: usize, word: u64) {
+        self.bits[k] = word;
+    }
+
+    #[cfg(feature = "rayon")]
+    fn split_at(self, k: usize) -> (Self, Self) {
+        let (a, b) = self.bits.split_at_mut(k);
+        let rule = self.rule;
+        (Forward { rule, bits: a }, Forward { rule, bits: b })
     }
 }
 
-/// Turns upstream gradients into input gradients in place, from the bits
-/// [`forward_kernel`] recorded.
-fn backward_kernel<R: Rule>(rule: R, grad: &mut [f64], bits: &[u64]) {
-    for (chunk, &w) in grad.chunks_mut(WORD).zip(bits) {
-        for (i, g) in chunk.iter_mut().enumerate() {
-            let active = (w >> i) & 1 == 1;
-            *g = if active { *g } else { rule.inactive_grad(*g) };
-        }
+/// The inference pass of a rule: applies it, records nothing.
+struct Predict<R>(R);
+
+impl<R: Rule> Pass for Predict<R> {
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, x: V, _i: usize, _word: &mut u64) -> V {
+        self.0.forward(x).1
     }
+
+    #[cfg(feature = "rayon")]
+    fn split_at(self, _k: usize) -> (Self, Self) {
+        (Predict(self.0), self)
+    }
+}
+
+/// The backward pass of a rule: turns upstream gradients into input
+/// gradients from the sides a [`Forward`] recorded.
+struct Backward<'a, R> {
+    rule: R,
+    bits: &'a [u64],
+}
+
+impl<R: Rule> Pass for Backward<'_, R> {
+    #[inline(always)]
+    fn word(&self, k: usize) -> u64 {
+        self.bits[k]
+    }
+
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, g: V, i: usize, word: &mut u64) -> V {
+        self.rule.backward(g, V::from_bits(*word, i))
+    }
+
+    #[cfg(feature = "rayon")]
+    fn split_at(self, k: usize) -> (Self, Self) {
+        let (a, b) = self.bits.split_at(k);
+        let rule = self.rule;
+        (Backward { rule, bits: a }, Backward { rule, bits: b })
+    }
+}
+
+/// A new standard-layout array of `input`'s values with `pass` applied,
+/// reading a standard-layout input once (no copy followed by a second pass).
+fn new_array(input: &ArrayRef2<f64>, pass: impl Pass) -> Array2<f64> {
+    let Some(src) = input.as_slice() else {
+        let mut out = input.as_standard_layout().into_owned();
+        simd::in_place(pass, slice_of(&mut out));
+        return out;
+    };
+    Array2::from_shape_vec(input.dim(), simd::copied(pass, src))
+        .expect("the input's shape holds its elements")
 }
 
 /// `a` itself if it is in standard (row-major, contiguous) layout, else a
@@ -186,31 +255,50 @@ impl<R: Rule> Rectifier<R> {
     }
 
     pub(crate) fn forward(&mut self, input: &ArrayRef2<f64>) -> Array2<f64> {
-        self.forward_owned(input.as_standard_layout().into_owned())
+        let rule = self.rule;
+        let bits = self.reset_mask(input.dim()).words_mut();
+        new_array(input, Forward { rule, bits })
     }
 
     /// Rectifies in place, reusing the mask's buffer from the last forward.
     pub(crate) fn forward_owned(&mut self, input: Array2<f64>) -> Array2<f64> {
         let mut out = into_standard(input);
-        let mask = self.mask.get_or_insert_with(Mask::default);
-        mask.reset(out.dim());
-        forward_kernel(self.rule, slice_of(&mut out), mask.words_mut());
+        let rule = self.rule;
+        let bits = self.reset_mask(out.dim()).words_mut();
+        simd::in_place(Forward { rule, bits }, slice_of(&mut out));
         out
     }
 
+    /// The mask, sized for a `shape` input, reusing its buffer.
+    fn reset_mask(&mut self, shape: (usize, usize)) -> &mut Mask {
+        let mask = self.mask.get_or_insert_with(Mask::default);
+        mask.reset(shape);
+        mask
+    }
+
     pub(crate) fn predict(&self, input: &ArrayRef2<f64>) -> Array2<f64> {
-        input.mapv(|x| self.rule.output(x))
+        new_array(input, Predict(self.rule))
     }
 
     pub(crate) fn backward(&self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.check_grad(grad_output.dim())?;
-        self.backward_owned(grad_output.as_standard_layout().into_owned())
+        let bits = self.check_grad(grad_output.dim())?.words();
+        Ok(new_array(
+            grad_output,
+            Backward {
+                rule: self.rule,
+                bits,
+            },
+        ))
     }
 
     pub(crate) fn backward_owned(&self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
         let mask = self.check_grad(grad_output.dim())?;
         let mut grad = into_standard(grad_output);
-        backward_kernel(self.rule, slice_of(&mut grad), mask.words());
+        let pass = Backward {
+            rule: self.rule,
+            bits: mask.words(),
+        };
+        simd::in_place(pass, slice_of(&mut grad));
         Ok(grad)
     }
 
@@ -236,3 +324,272 @@ impl<R: Rule> Rectifier<R> {
 
 #[cfg(test)]
 mod test_util;
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::mem::MaybeUninit;
+
+    use ndarray::{s, Array2};
+
+    use super::*;
+
+    /// Awkward values (NaN with payloads and both signs, ±0.0, ±inf,
+    /// subnormals, the extremes) mixed with ordinary ones, deterministically.
+    pub(crate) fn awkward(len: usize, seed: u64) -> Vec<f64> {
+        const SPECIAL: [f64; 12] = [
+            f64::NAN,
+            -f64::NAN,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            1e-310,
+            -1e-310,
+            f64::MAX,
+            f64::MIN,
+        ];
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = state >> 33;
+                match r % 4 {
+                    0 => SPECIAL[(r / 4) as usize % SPECIAL.len()],
+                    // A NaN with a payload.
+                    1 if r % 64 == 1 => f64::from_bits(0x7ff8_0000_0000_0000 | r),
+                    _ => (r % 2001) as f64 / 100.0 - 10.0,
+                }
+            })
+            .collect()
+    }
+
+    /// `rule`'s forward and backward over `x` and `g` with lanes `V` (one
+    /// lane for the tails), in place and copied: outputs, mask words and
+    /// input gradients, as bits, after checking that both loops agree.
+    fn passes_with<V: Lanes, R: Rule>(rule: R, x: &[f64], g: &[f64]) -> [Vec<u64>; 3] {
+        let mut words = vec![0; x.len().div_ceil(WORD)];
+        let mut y = x.to_vec();
+        simd::blocks_in_place::<V, _>(
+            &mut Forward {
+                rule,
+                bits: &mut words,
+            },
+            &mut y,
+        );
+        let mut copied_words = vec![0; words.len()];
+        let copied = copied_with::<V, _>(
+            Forward {
+                rule,
+                bits: &mut copied_words,
+            },
+            x,
+        );
+        assert_eq!(bits_of(&copied), bits_of(&y));
+        assert_eq!(copied_words, words);
+        let predicted = copied_with::<V, _>(Predict(rule), x);
+        assert_eq!(bits_of(&predicted), bits_of(&y));
+        let mut dx = g.to_vec();
+        simd::blocks_in_place::<V, _>(&mut Backward { rule, bits: &words }, &mut dx);
+        let copied = copied_with::<V, _>(Backward { rule, bits: &words }, g);
+        assert_eq!(bits_of(&copied), bits_of(&dx));
+        [bits_of(&y), words, bits_of(&dx)]
+    }
+
+    /// [`simd::blocks_copied`] with lanes `V` into a vector that starts out
+    /// full of a NaN no pass produces from [`awkward`] values, so that an
+    /// element left unwritten shows.
+    fn copied_with<V: Lanes, P: Pass>(mut pass: P, src: &[f64]) -> Vec<f64> {
+        let unwritten = MaybeUninit::new(f64::from_bits(0x7ff4_dead_beef_0000));
+        let mut out = vec![unwritten; src.len()];
+        simd::blocks_copied::<V, P>(&mut pass, src, &mut out);
+        // SAFETY: every element was initialized, with `unwritten` if not by the pass.
+        out.into_iter()
+            .map(|y| unsafe { y.assume_init() })
+            .collect()
+    }
+
+    /// The same with AVX2, which needs a function compiled for it.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn passes_with_avx2<R: Rule>(rule: R, x: &[f64], g: &[f64]) -> [Vec<u64>; 3] {
+        passes_with::<simd::Avx2, R>(rule, x, g)
+    }
+
+    fn bits_of<'a>(a: impl IntoIterator<Item = &'a f64>) -> Vec<u64> {
+        a.into_iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Every way of running `rule` (in place, into a new array, predict, the
+    /// SIMD blocks and the scalar tails, and the parallel path where enabled)
+    /// agrees bit for bit with the portable path, at lengths that are not
+    /// multiples of any SIMD width or of 64, for standard, transposed and
+    /// sliced inputs.
+    pub(crate) fn paths_agree<R: Rule>(rule: R) {
+        for (rows, cols) in [
+            (1, 1),
+            (1, 3),
+            (3, 21),
+            (1, 63),
+            (2, 32),
+            (5, 13),
+            (1, 65),
+            (7, 19),
+            (33, 65),
+            (2, 1031),
+        ] {
+            let n = rows * cols;
+            let x = Array2::from_shape_vec((rows, cols), awkward(n, n as u64)).unwrap();
+            let g = Array2::from_shape_vec((rows, cols), awkward(n, 7 * n as u64)).unwrap();
+            let (xs, gs) = (x.as_slice().unwrap(), g.as_slice().unwrap());
+            let portable = passes_with::<f64, R>(rule, xs, gs);
+            #[cfg(target_arch = "x86_64")]
+            {
+                assert_eq!(
+                    passes_with::<simd::Sse2, R>(rule, xs, gs),
+                    portable,
+                    "SSE2 {n}"
+                );
+                if is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    let avx2 = unsafe { passes_with_avx2(rule, xs, gs) };
+                    assert_eq!(avx2, portable, "AVX2 {n}");
+                }
+            }
+            let [want_y, want_words, want_dx] = portable;
+
+            let mut layer = Rectifier::new(rule);
+            let y = layer.forward_owned(x.clone());
+            assert_eq!(bits_of(&y), want_y, "forward_owned {rows}x{cols}");
+            assert_eq!(
+                layer.mask().unwrap().words(),
+                want_words,
+                "mask {rows}x{cols}"
+            );
+            let dx = layer.backward_owned(g.clone()).unwrap();
+            assert_eq!(bits_of(&dx), want_dx, "backward_owned {rows}x{cols}");
+            let dx = layer.backward(&g.view()).unwrap();
+            assert_eq!(bits_of(&dx), want_dx, "backward {rows}x{cols}");
+
+            let mut layer = Rectifier::new(rule);
+            let y = layer.forward(&x.view());
+            assert_eq!(bits_of(&y), want_y, "forward {rows}x{cols}");
+            assert_eq!(layer.mask().unwrap().words(), want_words);
+            assert_eq!(bits_of(&layer.predict(&x)), want_y, "predict {rows}x{cols}");
+
+            // The same values reached through a transposed and a sliced view.
+            let xt = x.t().to_owned();
+            let gt = g.t().to_owned();
+            let y = layer.forward(&xt.t());
+            assert_eq!(bits_of(&y), want_y, "forward of a transposed view");
+            assert_eq!(layer.mask().unwrap().words(), want_words);
+            assert_eq!(bits_of(&layer.predict(&xt.t())), want_y);
+            let dx = layer.backward(&gt.t()).unwrap();
+            assert_eq!(bits_of(&dx), want_dx, "backward of a transposed view");
+            let dx = layer.backward_owned(gt.reversed_axes()).unwrap();
+            assert_eq!(
+                bits_of(&dx),
+                want_dx,
+                "backward_owned of a transposed array"
+            );
+
+            let mut wide = Array2::from_elem((rows, 2 * cols), f64::NAN);
+            wide.slice_mut(s![.., ..;2]).assign(&x);
+            let y = layer.forward(&wide.slice(s![.., ..;2]));
+            assert_eq!(bits_of(&y), want_y, "forward of a sliced view");
+            assert_eq!(layer.mask().unwrap().words(), want_words);
+        }
+    }
+
+    /// The semantics table of DESIGN.md, hand-computed, with the awkward
+    /// values both inside a SIMD block (the first 64 elements) and in the
+    /// scalar tail, through every entry point.
+    #[test]
+    fn semantics_table_holds_in_blocks_and_tails() {
+        use crate::{Layer, LeakyReluLayer, ReluLayer};
+
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        let x = [2.5, -4.0, 0.0, -0.0, inf, -inf, nan];
+        let g = [3.0, 5.0, 7.0, -11.0, 13.0, 17.0, 19.0];
+        // (layer, expected output, expected gradient) per element of `x`.
+        let relu = [2.5, 0.0, 0.0, 0.0, inf, 0.0, nan];
+        let relu_grad = [3.0, 0.0, 0.0, 0.0, 13.0, 0.0, 19.0];
+        let relu_active_grad = [3.0, 0.0, 7.0, -11.0, 13.0, 0.0, 19.0];
+        let leaky = [2.5, -1.0, 0.0, -0.0, inf, -inf, nan];
+        let leaky_grad = [3.0, 1.25, 1.75, -2.75, 13.0, 4.25, 4.75];
+        let leaky_active_grad = [3.0, 1.25, 7.0, -11.0, 13.0, 4.25, 4.75];
+        type Case = (Box<dyn Layer>, [f64; 7], [f64; 7]);
+        let cases: [Case; 4] = [
+            (Box::new(ReluLayer::new()), relu, relu_grad),
+            (
+                Box::new(ReluLayer::new().at_zero(AtZero::Active)),
+                relu,
+                relu_active_grad,
+            ),
+            (
+                Box::new(LeakyReluLayer::new(0.25).unwrap()),
+                leaky,
+                leaky_grad,
+            ),
+            (
+                Box::new(LeakyReluLayer::new(0.25).unwrap().at_zero(AtZero::Active)),
+                leaky,
+                leaky_active_grad,
+            ),
+        ];
+        for (mut layer, want_y, want_dx) in cases {
+            // Element i of x at columns 9 + i (in the SIMD block) and
+            // 64 + 9 + i (in the tail of a 1x80 array); ones elsewhere.
+            let mut input = Array2::from_elem((1, 80), 1.0);
+            let mut upstream = Array2::from_elem((1, 80), 1.0);
+            for (i, (&xi, &gi)) in x.iter().zip(&g).enumerate() {
+                for col in [9 + i, 73 + i] {
+                    input[[0, col]] = xi;
+                    upstream[[0, col]] = gi;
+                }
+            }
+            let check = |what: &str, a: &Array2<f64>, want: &[f64; 7]| {
+                for (i, w) in want.iter().enumerate() {
+                    for col in [9 + i, 73 + i] {
+                        assert_eq!(a[[0, col]].to_bits(), w.to_bits(), "{what} of {}", x[i]);
+                    }
+                }
+            };
+            check("forward", &layer.forward(&input).unwrap(), &want_y);
+            check("backward", &layer.backward(&upstream).unwrap(), &want_dx);
+            check("predict", &layer.predict(&input).unwrap(), &want_y);
+            check(
+                "forward_owned",
+                &layer.forward_owned(input).unwrap(),
+                &want_y,
+            );
+            check(
+                "backward_owned",
+                &layer.backward_owned(upstream).unwrap(),
+                &want_dx,
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_mask_bits_round_trip() {
+        use simd::Sse2;
+        for bits in 0..4 {
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits, 0)), bits);
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits << 62, 62)), bits);
+            // Other bits of the word are ignored.
+            assert_eq!(
+                Sse2::to_bits(Sse2::from_bits(!(3 << 40) | bits << 40, 40)),
+                bits
+            );
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! [`ReluLayer`] and the scalar [`relu`]: `max(0, x)`, with NaN propagated.
 
-use super::{AtZero, Mask, Rectifier, Rule};
+use super::{AtZero, Lanes, Mask, Rectifier, Rule};
 
 /// The ReLU rule: the slope-0 member of the family, with `+0.0` (never
 /// `-0.0`, never NaN) on the inactive side.
@@ -12,25 +12,21 @@ pub(crate) struct Relu {
 impl Rule for Relu {
     const LAYER: &'static str = "ReluLayer";
 
-    fn is_active(self, x: f64) -> bool {
-        // A NaN is active, so its gradient passes, as in PyTorch's
-        // `threshold_backward`.
-        x > self.threshold || x.is_nan()
-    }
-
-    fn output(self, x: f64) -> f64 {
-        // `x <= 0` is false for NaN, so NaN passes through; `-0.0 <= 0` is
-        // true, so the result is `+0.0`. Unlike `f64::max(0.0, x)`, which
+    #[inline(always)]
+    fn forward<V: Lanes>(self, x: V) -> (V::Mask, V) {
+        // `!(x <= t)` rather than `x > t`: a NaN is active, so its gradient
+        // passes, as in PyTorch's `threshold_backward`.
+        let active = x.not_le(V::splat(self.threshold));
+        // `!(x <= 0)` is true for NaN, so NaN passes through, and false for
+        // `-0.0`, so the result is `+0.0`. Unlike `f64::max(0.0, x)`, which
         // turns NaN into 0.0 and hides a diverged network.
-        if x <= 0.0 {
-            0.0
-        } else {
-            x
-        }
+        let zero = V::splat(0.0);
+        (active, V::select(x.not_le(zero), x, zero))
     }
 
-    fn inactive_grad(self, _g: f64) -> f64 {
-        0.0
+    #[inline(always)]
+    fn backward<V: Lanes>(self, g: V, active: V::Mask) -> V {
+        V::select(active, g, V::splat(0.0))
     }
 }
 
@@ -56,7 +52,7 @@ impl Rule for Relu {
 /// assert!(relu(f64::NAN).is_nan()); // f64::max(0.0, NaN) would give 0.0
 /// ```
 pub fn relu(x: f64) -> f64 {
-    Relu { threshold: 0.0 }.output(x)
+    Relu { threshold: 0.0 }.forward(x).1
 }
 
 /// dReLU/dx at `x`, with ReLU'(0) = 0 as in PyTorch ([`AtZero::Inactive`]).
@@ -77,11 +73,7 @@ pub fn relu(x: f64) -> f64 {
 /// ```
 pub fn relu_grad(x: f64) -> f64 {
     let rule = Relu { threshold: 0.0 };
-    if rule.is_active(x) {
-        1.0
-    } else {
-        rule.inactive_grad(1.0)
-    }
+    rule.backward(1.0, rule.forward(x).0)
 }
 
 /// Rectified linear unit, `y = max(0, x)` element-wise, as a layer.
@@ -306,6 +298,15 @@ mod tests {
                 assert!(same(y[[0, j]], relu(x[[0, j]])), "n={n} j={j}");
                 assert_eq!(dx[[0, j]], relu_grad(x[[0, j]]) * g[[0, j]], "n={n} j={j}");
             }
+        }
+    }
+
+    #[test]
+    fn every_path_agrees_bit_for_bit() {
+        for side in [AtZero::Inactive, AtZero::Active] {
+            super::super::tests::paths_agree(Relu {
+                threshold: side.threshold(),
+            });
         }
     }
 }

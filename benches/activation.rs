@@ -1,0 +1,205 @@
+//! Throughput of the rectifier layers, each group against a `copy_from_slice`
+//! of the same bytes measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench activation            # everything (see benches/ratios.sh)
+//! cargo bench --bench activation -- step/   # one group
+//! benches/ratios.sh                         # run, then print medians as ratios to `copy`
+//! ```
+//!
+//! Groups (one per operation, each with the shapes in [`SHAPES`]):
+//!
+//! - `forward_owned`, `backward_owned`: the in-place passes. Their input is
+//!   refilled from a fixed random array before every timed call, outside the
+//!   timed region: a ReLU output fed back in is all positive (flattering
+//!   branchy code) and a Leaky output fed back sinks into subnormals.
+//! - `forward`, `predict`: a new array from `&ArrayRef2`, against both
+//!   `copy` and `alloc_copy` (`to_owned`: the same allocation plus a copy).
+//! - `step`: a training step through one activation, `forward_owned` then
+//!   `backward_owned`, inputs refilled outside the timed region.
+//!
+//! Inputs are uniform in [-1, 1) (half the elements on each side, in random
+//! order) from fixed seeds.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
+    Throughput,
+};
+use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+use ndarray_rand::rand_distr::Uniform;
+use ndarray_rand::RandomExt;
+use rectify::ndarray::Array2;
+use rectify::{Layer, LeakyReluLayer, ReluLayer};
+
+/// (rows, columns): in L1/L2, in L2, about the size of L3, far beyond L3.
+const SHAPES: [(usize, usize); 4] = [(64, 128), (256, 1024), (1024, 4096), (4096, 4096)];
+
+/// The layers every group measures, by name.
+fn layers() -> [(&'static str, Box<dyn Layer>); 2] {
+    [
+        ("relu", Box::new(ReluLayer::new())),
+        ("leaky", Box::new(LeakyReluLayer::default())),
+    ]
+}
+
+/// A fixed array, uniform in [-1, 1).
+fn random(shape: (usize, usize), seed: u64) -> Array2<f64> {
+    let uniform = Uniform::new(-1.0, 1.0).expect("valid range");
+    Array2::random_using(shape, uniform, &mut StdRng::seed_from_u64(seed))
+}
+
+fn id(function: &str, (rows, cols): (usize, usize)) -> BenchmarkId {
+    BenchmarkId::new(function, format!("{rows}x{cols}"))
+}
+
+/// A group with modest sample counts, so the whole run stays short on 2 cores.
+fn group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    shape: (usize, usize),
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    let bytes = (shape.0 * shape.1 * size_of::<f64>()) as u64;
+    g.throughput(Throughput::Bytes(bytes))
+        .warm_up_time(Duration::from_millis(700))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(if bytes >= 32 << 20 { 10 } else { 30 });
+    if bytes >= 32 << 20 {
+        g.sampling_mode(SamplingMode::Flat);
+    }
+    g
+}
+
+/// The yardstick: `copy_from_slice` of the same bytes into a preallocated array.
+fn copy(g: &mut BenchmarkGroup<'_, WallTime>, x: &Array2<f64>) {
+    let src = x.as_slice().expect("standard layout");
+    let mut dst = Array2::<f64>::zeros(x.dim());
+    g.bench_function(id("copy", x.dim()), |b| {
+        b.iter(|| {
+            dst.as_slice_mut()
+                .expect("standard layout")
+                .copy_from_slice(black_box(src))
+        })
+    });
+}
+
+/// Times `pass` on buffers refilled from `inputs` before each call, outside
+/// the timed region. `pass` gets the buffers by value and hands them back.
+fn refilled<const N: usize>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    inputs: [&Array2<f64>; N],
+    mut pass: impl FnMut([Array2<f64>; N]) -> [Array2<f64>; N],
+) {
+    let mut bufs = Some(inputs.map(|a| a.clone()));
+    g.bench_function(id(name, inputs[0].dim()), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut arrays = bufs.take().expect("buffers are handed back");
+                for (buf, input) in arrays.iter_mut().zip(inputs) {
+                    buf.as_slice_mut()
+                        .expect("standard layout")
+                        .copy_from_slice(input.as_slice().expect("standard layout"));
+                }
+                let start = Instant::now();
+                let out = black_box(pass(black_box(arrays)));
+                total += start.elapsed();
+                bufs = Some(out);
+            }
+            total
+        })
+    });
+}
+
+fn forward_owned(c: &mut Criterion) {
+    for shape in SHAPES {
+        let x = random(shape, 1);
+        let mut g = group(c, "forward_owned", shape);
+        copy(&mut g, &x);
+        for (name, mut layer) in layers() {
+            refilled(&mut g, name, [&x], |[a]| {
+                [layer.forward_owned(a).expect("shapes fit")]
+            });
+        }
+        g.finish();
+    }
+}
+
+fn backward_owned(c: &mut Criterion) {
+    for shape in SHAPES {
+        let x = random(shape, 1);
+        let grad = random(shape, 2);
+        let mut g = group(c, "backward_owned", shape);
+        copy(&mut g, &grad);
+        for (name, mut layer) in layers() {
+            layer.forward(&x).expect("shapes fit");
+            refilled(&mut g, name, [&grad], |[a]| {
+                [layer.backward_owned(a).expect("shapes fit")]
+            });
+        }
+        g.finish();
+    }
+}
+
+/// `forward` and `predict` both make a new array from `&ArrayRef2`.
+fn new_array(c: &mut Criterion, op: &str) {
+    for shape in SHAPES {
+        let x = random(shape, 1);
+        let mut g = group(c, op, shape);
+        copy(&mut g, &x);
+        g.bench_function(id("alloc_copy", shape), |b| {
+            b.iter(|| black_box(&x).to_owned())
+        });
+        for (name, mut layer) in layers() {
+            g.bench_function(id(name, shape), |b| match op {
+                "forward" => b.iter(|| layer.forward(black_box(&x)).expect("shapes fit")),
+                _ => b.iter(|| layer.predict(black_box(&x)).expect("shapes fit")),
+            });
+        }
+        g.finish();
+    }
+}
+
+fn forward(c: &mut Criterion) {
+    new_array(c, "forward");
+}
+
+fn predict(c: &mut Criterion) {
+    new_array(c, "predict");
+}
+
+/// A training step through one activation: `forward_owned`, then
+/// `backward_owned` of an upstream gradient.
+fn step(c: &mut Criterion) {
+    for shape in SHAPES {
+        let x = random(shape, 1);
+        let grad = random(shape, 2);
+        let mut g = group(c, "step", shape);
+        copy(&mut g, &x);
+        for (name, mut layer) in layers() {
+            refilled(&mut g, name, [&x, &grad], |[a, d]| {
+                let y = layer.forward_owned(a).expect("shapes fit");
+                [y, layer.backward_owned(d).expect("shapes fit")]
+            });
+        }
+        // The same step through a `Sequential` (Dense + ReLU) belongs here,
+        // as `refilled(&mut g, "sequential_dense_relu", ..)`, once `Sequential`
+        // and `DenseLayer` exist.
+        g.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    forward_owned,
+    backward_owned,
+    forward,
+    predict,
+    step
+);
+criterion_main!(benches);

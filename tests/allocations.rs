@@ -1,0 +1,160 @@
+//! What the activation layers allocate, counted by a global allocator: the
+//! cached mask costs one bit per element, a steady-state training step
+//! allocates nothing, and `forward`/`predict` allocate only their result.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use rectify::ndarray::Array2;
+use rectify::{Layer, LeakyReluLayer, ReluLayer};
+
+/// Counts the allocations of the current thread (the test harness runs
+/// tests on several threads at once).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn record(size: usize) {
+    // `try_with`: the thread-local may already be gone while a thread exits.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    let _ = BYTES.try_with(|b| b.set(b.get() + size));
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; the counters are
+// const-initialized thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: the caller's guarantees for `layout` are `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(new_size);
+        // SAFETY: as for `alloc`; `ptr` came from this allocator, which is `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which is `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// `f`'s result, with the number of allocations and bytes it made.
+fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+    let (n0, b0) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
+    let out = f();
+    let (n1, b1) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
+    (out, n1 - n0, b1 - b0)
+}
+
+/// Uniform-ish values on both sides of zero, including exact zeros.
+fn input(shape: (usize, usize)) -> Array2<f64> {
+    Array2::from_shape_fn(shape, |(i, j)| ((i * 7 + j * 13) % 11) as f64 - 5.0)
+}
+
+/// Makers of fresh layers, one of each kind.
+fn layers() -> [fn() -> Box<dyn Layer>; 2] {
+    [
+        || Box::new(ReluLayer::new()),
+        || Box::new(LeakyReluLayer::default()),
+    ]
+}
+
+/// Shapes whose sizes are and are not multiples of 64, all below the size
+/// from which the `rayon` feature hands work to other threads (whose
+/// allocations these thread-local counters would not see).
+const SHAPES: [(usize, usize); 4] = [(64, 128), (3, 7), (33, 65), (500, 1000)];
+
+#[test]
+fn the_mask_costs_one_bit_per_element() {
+    for make in layers() {
+        for shape in SHAPES {
+            let n = shape.0 * shape.1;
+            let mask_bytes = n.div_ceil(64) * 8;
+            // A fresh layer's first forward_owned allocates the mask and
+            // nothing else (the input's buffer becomes the output).
+            let mut fresh = make();
+            let x = input(shape);
+            let (_, count, bytes) = counted(|| fresh.forward_owned(x).unwrap());
+            assert_eq!((count, bytes), (1, mask_bytes), "{shape:?}");
+            let bits_per_element = 8.0 * bytes as f64 / n as f64;
+            println!("{shape:?}: mask {bytes} bytes, {bits_per_element:.3} bits per element");
+            assert!(bits_per_element <= 1.0 + 64.0 / n as f64);
+
+            // forward through a reference: the output and the mask.
+            let (mut fresh, x) = (make(), input(shape));
+            let (_, count, bytes) = counted(|| fresh.forward(&x).unwrap());
+            assert!(
+                count <= 2 && bytes <= n * 8 + mask_bytes,
+                "{shape:?}: {count} {bytes}"
+            );
+        }
+    }
+}
+
+#[test]
+fn growing_inputs_keep_the_mask_at_one_bit_per_element() {
+    let mut relu = ReluLayer::new();
+    relu.forward_owned(input((10, 64))).unwrap(); // 10 mask words
+                                                  // One more row: the mask's buffer grows to 11 words, not to 20 (as a
+                                                  // `Vec` growing by doubling would).
+    let x = input((11, 64));
+    let (_, count, bytes) = counted(|| relu.forward_owned(x).unwrap());
+    assert_eq!((count, bytes), (1, 11 * 8));
+}
+
+#[test]
+fn a_steady_state_training_step_allocates_nothing() {
+    for make in layers() {
+        let mut layer = make();
+        for shape in SHAPES {
+            let (x0, g0) = (input(shape), input(shape).mapv(|v| 0.5 - v));
+            let (mut x, mut g) = (x0.clone(), g0.clone());
+            // The first step allocates the mask.
+            x = layer.forward_owned(x).unwrap();
+            g = layer.backward_owned(g).unwrap();
+            for _ in 0..5 {
+                x.assign(&x0);
+                g.assign(&g0);
+                let ((y, dx), count, bytes) = counted(|| {
+                    let y = layer.forward_owned(x).unwrap();
+                    (y, layer.backward_owned(g).unwrap())
+                });
+                assert_eq!((count, bytes), (0, 0), "{shape:?}");
+                (x, g) = (y, dx);
+            }
+        }
+    }
+}
+
+#[test]
+fn new_arrays_allocate_only_the_result() {
+    for make in layers() {
+        let mut layer = make();
+        for shape in SHAPES {
+            let n = shape.0 * shape.1;
+            let (x, g) = (input(shape), input(shape));
+            layer.forward(&x).unwrap(); // the mask, once
+            let (_, count, bytes) = counted(|| layer.forward(&x).unwrap());
+            assert_eq!((count, bytes), (1, n * 8), "forward {shape:?}");
+            let (_, count, bytes) = counted(|| layer.predict(&x).unwrap());
+            assert_eq!((count, bytes), (1, n * 8), "predict {shape:?}");
+            let (_, count, bytes) = counted(|| layer.backward(&g).unwrap());
+            assert_eq!((count, bytes), (1, n * 8), "backward {shape:?}");
+        }
+    }
+}
