@@ -16,7 +16,10 @@
 //! - `forward`, `predict`: a new array from `&ArrayRef2`, against both
 //!   `copy` and `alloc_copy` (`to_owned`: the same allocation plus a copy).
 //! - `step`: a training step through one activation, `forward_owned` then
-//!   `backward_owned`, inputs refilled outside the timed region.
+//!   `backward_owned`, inputs refilled outside the timed region; alone
+//!   (`relu`, `leaky`) and inside a `Sequential` (`seq_relu`, `seq_leaky`).
+//! - `dense_step`: the same step through a `Sequential` of Dense(n → n) and
+//!   ReLU, against the Dense alone, at the two smaller shapes.
 //!
 //! Inputs are uniform in [-1, 1) (half the elements on each side, in random
 //! order) from fixed seeds.
@@ -32,8 +35,8 @@ use criterion::{
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
-use rectify::ndarray::Array2;
-use rectify::{Layer, LeakyReluLayer, ReluLayer};
+use rectify::ndarray::{Array1, Array2};
+use rectify::{DenseLayer, Layer, LeakyReluLayer, ReluLayer, Sequential};
 
 /// (rows, columns): in L1/L2, in L2, about the size of L3, far beyond L3.
 const SHAPES: [(usize, usize); 4] = [(64, 128), (256, 1024), (1024, 4096), (4096, 4096)];
@@ -187,9 +190,46 @@ fn step(c: &mut Criterion) {
                 [y, layer.backward_owned(d).expect("shapes fit")]
             });
         }
-        // The same step through a `Sequential` (Dense + ReLU) belongs here,
-        // as `refilled(&mut g, "sequential_dense_relu", ..)`, once `Sequential`
-        // and `DenseLayer` exist.
+        // The same step with the activation inside a `Sequential`, which
+        // passes the arrays by value.
+        for (name, layer) in layers() {
+            let mut net = Sequential::new();
+            net.push(layer);
+            refilled(&mut g, &format!("seq_{name}"), [&x, &grad], |[a, d]| {
+                let y = net.forward_owned(a).expect("shapes fit");
+                [y, net.backward_owned(d).expect("shapes fit")]
+            });
+        }
+        g.finish();
+    }
+}
+
+/// A training step of a `Sequential` Dense(n → n) + ReLU against the same
+/// Dense alone: the difference is what the activation adds to a real step.
+/// Only the two smaller shapes: beyond them the matrix product is all there
+/// is to see.
+fn dense_step(c: &mut Criterion) {
+    for shape in &SHAPES[..2] {
+        let cols = shape.1;
+        let x = random(*shape, 1);
+        let grad = random(*shape, 2);
+        let weights = random((cols, cols), 3) / (cols as f64).sqrt();
+        let mut g = group(c, "dense_step", *shape);
+        copy(&mut g, &x);
+        for with_relu in [false, true] {
+            let dense = DenseLayer::from_parts(weights.clone(), Array1::zeros(cols))
+                .expect("parts fit");
+            let mut net = Sequential::new();
+            net.push(dense);
+            if with_relu {
+                net.push(ReluLayer::new());
+            }
+            let name = if with_relu { "dense_relu" } else { "dense" };
+            refilled(&mut g, name, [&x, &grad], |[a, d]| {
+                let y = net.forward_owned(a).expect("shapes fit");
+                [y, net.backward_owned(d).expect("shapes fit")]
+            });
+        }
         g.finish();
     }
 }
@@ -200,6 +240,7 @@ criterion_group!(
     backward_owned,
     forward,
     predict,
-    step
+    step,
+    dense_step
 );
 criterion_main!(benches);

@@ -28,7 +28,7 @@ def shape_key(s):
     r, c = s.split("x")
     return int(r) * int(c)
 
-order = ["forward_owned", "backward_owned", "step", "forward", "predict"]
+order = ["forward_owned", "backward_owned", "step", "forward", "predict", "dense_step"]
 groups = sorted({g for g, _, _ in medians}, key=lambda g: (order.index(g) if g in order else 99, g))
 print(f"{'group':<15} {'shape':<10} {'function':<12} {'median':>12} {'/ copy':>7}")
 for group in groups:
