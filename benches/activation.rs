@@ -217,8 +217,8 @@ fn dense_step(c: &mut Criterion) {
         let mut g = group(c, "dense_step", *shape);
         copy(&mut g, &x);
         for with_relu in [false, true] {
-            let dense = DenseLayer::from_parts(weights.clone(), Array1::zeros(cols))
-                .expect("parts fit");
+            let dense =
+                DenseLayer::from_parts(weights.clone(), Array1::zeros(cols)).expect("parts fit");
             let mut net = Sequential::new();
             net.push(dense);
             if with_relu {
