@@ -208,16 +208,8 @@ mod tests {
     use ndarray::array;
 
     use super::*;
-    use crate::activation::test_util::{check_table, same};
+    use crate::activation::test_util::{check_table, same, G, INF, NAN, X};
     use crate::{Layer, ReluLayer};
-
-    const INF: f64 = f64::INFINITY;
-    const NAN: f64 = f64::NAN;
-
-    /// The inputs of the semantics table, in order.
-    const X: [f64; 9] = [1.0, -10.0, 0.0, 15.0, -20.0, -0.0, INF, -INF, NAN];
-    /// A non-uniform upstream gradient, one per input.
-    const G: [f64; 9] = [0.5, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
 
     /// The expected outputs and input gradients, computed by hand for slope `a`.
     fn table(a: f64, side: AtZero) -> ([f64; 9], [f64; 9]) {

@@ -5,6 +5,15 @@ use ndarray::{s, Array2};
 
 use crate::Layer;
 
+pub(crate) const INF: f64 = f64::INFINITY;
+pub(crate) const NAN: f64 = f64::NAN;
+
+/// The inputs of the semantics table, in order: the tutorial's five points,
+/// then -0.0, the infinities and NaN.
+pub(crate) const X: [f64; 9] = [1.0, -10.0, 0.0, 15.0, -20.0, -0.0, INF, -INF, NAN];
+/// A non-uniform upstream gradient, one per input of [`X`].
+pub(crate) const G: [f64; 9] = [0.5, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+
 /// The same value bit for bit (so `-0.0` differs from `+0.0`), or both NaN.
 pub(crate) fn same(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
