@@ -9,7 +9,7 @@ use crate::{LayerError, Result};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Leaky {
     slope: f64,
-    threshold: f64,
+    zero_active: bool,
 }
 
 impl Rule for Leaky {
@@ -17,7 +17,12 @@ impl Rule for Leaky {
 
     #[inline(always)]
     fn forward<V: Lanes>(self, x: V) -> (V::Mask, V) {
-        let active = x.gt(V::splat(self.threshold));
+        let zero = V::splat(0.0);
+        let active = if self.zero_active {
+            x.ge(zero)
+        } else {
+            x.gt(zero)
+        };
         (active, V::select(active, x, x.mul(V::splat(self.slope))))
     }
 
@@ -67,7 +72,7 @@ pub fn leaky_relu_grad(x: f64, negative_slope: f64) -> f64 {
 fn leaky(slope: f64, side: AtZero) -> Leaky {
     Leaky {
         slope,
-        threshold: side.threshold(),
+        zero_active: side.zero_is_active(),
     }
 }
 
@@ -171,7 +176,7 @@ impl LeakyReluLayer {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn at_zero(mut self, side: AtZero) -> Self {
-        self.inner.rule.threshold = side.threshold();
+        self.inner.rule.zero_active = side.zero_is_active();
         self
     }
 

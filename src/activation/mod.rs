@@ -61,16 +61,15 @@ pub enum AtZero {
 }
 
 impl AtZero {
-    /// The largest input that is still inactive: `x` is active iff `x > t`.
+    /// Whether `±0.0` is on the active side.
     ///
-    /// For `Active` this is the largest negative `f64`, so that both `+0.0`
-    /// and `-0.0` compare above it. A threshold instead of a branch keeps the
-    /// convention out of the hot loop.
-    fn threshold(self) -> f64 {
-        match self {
-            AtZero::Inactive => 0.0,
-            AtZero::Active => -f64::from_bits(1),
-        }
+    /// The rules compare with `>=` instead of `>` then, rather than with `>`
+    /// against the largest negative `f64`: that subnormal threshold would
+    /// read as `-0.0` on a thread with denormals-are-zero set (as a library
+    /// built with `-ffast-math` may leave it), and `±0.0` would silently
+    /// become inactive.
+    fn zero_is_active(self) -> bool {
+        self == AtZero::Active
     }
 }
 
@@ -576,6 +575,50 @@ pub(super) mod tests {
                 &want_dx,
             );
         }
+    }
+
+    /// With denormals-are-zero set on the thread (as a library built with
+    /// `-ffast-math` may leave it), `AtZero::Active` still puts `±0.0` on
+    /// the active side, in SIMD blocks and in tails alike.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    #[allow(deprecated)] // `_mm_getcsr` and `_mm_setcsr`: the plainest way to set DAZ
+    fn zero_side_holds_with_denormals_are_zero() {
+        use crate::{Layer, LeakyReluLayer, ReluLayer};
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+
+        const DAZ: u32 = 1 << 6;
+        // Zeros at columns 3 and 4 (in a SIMD block) and 67 and 68 (in the tail).
+        let mut x = Array2::from_elem((1, 70), -1.0);
+        for col in [3, 67] {
+            x[[0, col]] = 0.0;
+            x[[0, col + 1]] = -0.0;
+        }
+        let g = Array2::from_elem((1, 70), 2.0);
+        let mut relu = ReluLayer::new().at_zero(AtZero::Active);
+        let mut leaky = LeakyReluLayer::new(0.5).unwrap().at_zero(AtZero::Active);
+
+        // SAFETY: DAZ only changes how this thread (each test has its own)
+        // reads subnormal operands; the old state is restored below, before
+        // any assertion can unwind.
+        let saved = unsafe {
+            let saved = _mm_getcsr();
+            _mm_setcsr(saved | DAZ);
+            saved
+        };
+        relu.forward(&x).unwrap();
+        let relu_dx = relu.backward(&g).unwrap();
+        let leaky_y = leaky.forward(&x).unwrap();
+        let leaky_dx = leaky.backward(&g).unwrap();
+        // SAFETY: as above.
+        unsafe { _mm_setcsr(saved) };
+
+        for col in [3, 4, 67, 68] {
+            assert_eq!(relu_dx[[0, col]], 2.0, "ReLU gradient at column {col}");
+            assert_eq!(leaky_dx[[0, col]], 2.0, "Leaky gradient at column {col}");
+            assert_eq!(leaky_y[[0, col]].to_bits(), x[[0, col]].to_bits());
+        }
+        assert_eq!((relu_dx[[0, 0]], leaky_dx[[0, 0]]), (0.0, 1.0));
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -6,7 +6,7 @@ use super::{AtZero, Lanes, Mask, Rectifier, Rule};
 /// `-0.0`, never NaN) on the inactive side.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Relu {
-    threshold: f64,
+    zero_active: bool,
 }
 
 impl Rule for Relu {
@@ -14,14 +14,19 @@ impl Rule for Relu {
 
     #[inline(always)]
     fn forward<V: Lanes>(self, x: V) -> (V::Mask, V) {
-        // `!(x <= t)` rather than `x > t`: a NaN is active, so its gradient
+        // `!(x <= 0)` rather than `x > 0`: a NaN is active, so its gradient
         // passes, as in PyTorch's `threshold_backward`.
-        let active = x.not_le(V::splat(self.threshold));
+        let zero = V::splat(0.0);
+        let above = x.not_le(zero);
+        let active = if self.zero_active {
+            x.not_lt(zero)
+        } else {
+            above
+        };
         // `!(x <= 0)` is true for NaN, so NaN passes through, and false for
         // `-0.0`, so the result is `+0.0`. Unlike `f64::max(0.0, x)`, which
         // turns NaN into 0.0 and hides a diverged network.
-        let zero = V::splat(0.0);
-        (active, V::select(x.not_le(zero), x, zero))
+        (active, V::select(above, x, zero))
     }
 
     #[inline(always)]
@@ -52,7 +57,7 @@ impl Rule for Relu {
 /// assert!(relu(f64::NAN).is_nan()); // f64::max(0.0, NaN) would give 0.0
 /// ```
 pub fn relu(x: f64) -> f64 {
-    Relu { threshold: 0.0 }.forward(x).1
+    Relu { zero_active: false }.forward(x).1
 }
 
 /// dReLU/dx at `x`, with ReLU'(0) = 0 as in PyTorch ([`AtZero::Inactive`]).
@@ -72,7 +77,7 @@ pub fn relu(x: f64) -> f64 {
 /// assert_eq!(relu_grad(f64::NAN), 1.0);
 /// ```
 pub fn relu_grad(x: f64) -> f64 {
-    let rule = Relu { threshold: 0.0 };
+    let rule = Relu { zero_active: false };
     rule.backward(1.0, rule.forward(x).0)
 }
 
@@ -127,7 +132,7 @@ impl ReluLayer {
     pub fn new() -> Self {
         ReluLayer {
             inner: Rectifier::new(Relu {
-                threshold: AtZero::Inactive.threshold(),
+                zero_active: AtZero::Inactive.zero_is_active(),
             }),
         }
     }
@@ -145,7 +150,7 @@ impl ReluLayer {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn at_zero(mut self, side: AtZero) -> Self {
-        self.inner.rule.threshold = side.threshold();
+        self.inner.rule.zero_active = side.zero_is_active();
         self
     }
 
@@ -297,7 +302,7 @@ mod tests {
     fn every_path_agrees_bit_for_bit() {
         for side in [AtZero::Inactive, AtZero::Active] {
             super::super::tests::paths_agree(Relu {
-                threshold: side.threshold(),
+                zero_active: side.zero_is_active(),
             });
         }
     }

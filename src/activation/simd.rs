@@ -237,8 +237,12 @@ pub(crate) trait Lanes: Copy {
     fn store_uninit(self, dst: &mut [MaybeUninit<f64>]);
     /// `self > t`, lane by lane: false for NaN.
     fn gt(self, t: Self) -> Self::Mask;
+    /// `self >= t`, lane by lane: false for NaN.
+    fn ge(self, t: Self) -> Self::Mask;
     /// `!(self <= t)`, lane by lane: true for NaN.
     fn not_le(self, t: Self) -> Self::Mask;
+    /// `!(self < t)`, lane by lane: true for NaN.
+    fn not_lt(self, t: Self) -> Self::Mask;
     /// `a` where `m` is set, else `b`.
     fn select(m: Self::Mask, a: Self, b: Self) -> Self;
     /// `self · k`, lane by lane.
@@ -281,9 +285,20 @@ impl Lanes for f64 {
     }
 
     #[inline(always)]
+    fn ge(self, t: Self) -> bool {
+        self >= t
+    }
+
+    #[inline(always)]
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // true for NaN, on purpose
     fn not_le(self, t: Self) -> bool {
         !(self <= t)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // true for NaN, on purpose
+    fn not_lt(self, t: Self) -> bool {
+        !(self < t)
     }
 
     #[inline(always)]
@@ -360,9 +375,21 @@ impl Lanes for Sse2 {
     }
 
     #[inline(always)]
+    fn ge(self, t: Self) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_cmpge_pd(self.0, t.0) }
+    }
+
+    #[inline(always)]
     fn not_le(self, t: Self) -> __m128d {
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe { _mm_cmpnle_pd(self.0, t.0) }
+    }
+
+    #[inline(always)]
+    fn not_lt(self, t: Self) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_cmpnlt_pd(self.0, t.0) }
     }
 
     #[inline(always)]
@@ -447,9 +474,21 @@ impl Lanes for Avx2 {
     }
 
     #[inline(always)]
+    fn ge(self, t: Self) -> __m256d {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { _mm256_cmp_pd::<_CMP_GE_OQ>(self.0, t.0) }
+    }
+
+    #[inline(always)]
     fn not_le(self, t: Self) -> __m256d {
         // SAFETY: see the type's documentation: the CPU has AVX2.
         unsafe { _mm256_cmp_pd::<_CMP_NLE_UQ>(self.0, t.0) }
+    }
+
+    #[inline(always)]
+    fn not_lt(self, t: Self) -> __m256d {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { _mm256_cmp_pd::<_CMP_NLT_UQ>(self.0, t.0) }
     }
 
     #[inline(always)]
