@@ -53,6 +53,11 @@ impl DenseLayer {
     /// al. 2015, the usual choice before a ReLU), and zero bias, drawn from
     /// the caller's `rng` so that a seed fixes the weights.
     ///
+    /// # Panics
+    ///
+    /// If `inputs × outputs` overflows `isize` or the weights cannot be
+    /// allocated, as any ndarray constructor does.
+    ///
     /// # Examples
     ///
     /// ```

@@ -40,6 +40,10 @@ pub struct ActivityStats {
 impl ActivityStats {
     /// Empty statistics for a layer of `units` columns.
     ///
+    /// # Panics
+    ///
+    /// If `units` counters cannot be allocated.
+    ///
     /// # Examples
     ///
     /// ```

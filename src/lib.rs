@@ -55,7 +55,11 @@ pub use layer::{Layer, Param};
 pub use optim::Sgd;
 pub use sequential::Sequential;
 
+/// ndarray 0.17, the array types every layer takes and returns.
 pub use ndarray;
+/// ndarray-rand 0.16, for random arrays (`RandomExt`) and `rand_distr`.
+pub use ndarray_rand;
+/// rand 0.9, for the seeded generator [`DenseLayer::new`] takes.
 pub use ndarray_rand::rand;
 
 /// The README's code blocks, run as doctests so they stay true.

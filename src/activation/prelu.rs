@@ -83,6 +83,10 @@ impl PReluLayer {
     /// [`LayerError::InvalidParameter`] naming the value if
     /// `num_parameters` is 0 or `init` is NaN or infinite.
     ///
+    /// # Panics
+    ///
+    /// If `num_parameters` slopes cannot be allocated.
+    ///
     /// # Examples
     ///
     /// ```
