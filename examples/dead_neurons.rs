@@ -15,7 +15,7 @@
 //! 2. The whole hidden layer dead. ReLU can only learn its output bias, so the
 //!    loss stops at the variance of `y`. Leaky ReLU's layer learns through the
 //!    leak: the loss falls to a sixth of ReLU's and a unit comes back to life,
-//!    active on most samples. (Seed 0; other seeds revive other units.)
+//!    active on most samples.
 //!
 //! Run with `cargo run --release --example dead_neurons`.
 
