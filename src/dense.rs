@@ -224,20 +224,13 @@ impl Layer for DenseLayer {
     }
 
     fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        let input = self
-            .input
-            .as_ref()
-            .ok_or(LayerError::BackwardBeforeForward { layer: LAYER })?;
-        let expected = (input.nrows(), self.weights.ncols());
-        if grad_output.dim() != expected {
-            return Err(LayerError::shape(
-                LAYER,
-                "backward",
-                "grad_output",
-                &[expected.0, expected.1],
-                grad_output.shape(),
-            ));
-        }
+        let outputs = self.weights.ncols();
+        let input = LayerError::check_backward(
+            LAYER,
+            self.input.as_ref(),
+            |x| (x.nrows(), outputs),
+            grad_output.dim(),
+        )?;
         general_mat_mul(1.0, &input.t(), grad_output, 0.0, &mut self.weights_grad);
         self.bias_grad.assign(&grad_output.sum_axis(Axis(0)));
         Ok(grad_output.dot(&self.weights.t()))

@@ -96,6 +96,30 @@ pub enum LayerError {
 }
 
 impl LayerError {
+    /// The check every `backward` starts with: the cache a forward left
+    /// (`BackwardBeforeForward` if none), provided `grad` has the shape
+    /// `expected` derives from it.
+    pub(crate) fn check_backward<T>(
+        layer: &'static str,
+        cached: Option<T>,
+        expected: impl FnOnce(&T) -> (usize, usize),
+        grad: (usize, usize),
+    ) -> Result<T> {
+        let cached = cached.ok_or(LayerError::BackwardBeforeForward { layer })?;
+        let (rows, cols) = expected(&cached);
+        if grad == (rows, cols) {
+            Ok(cached)
+        } else {
+            Err(Self::shape(
+                layer,
+                "backward",
+                "grad_output",
+                &[rows, cols],
+                &[grad.0, grad.1],
+            ))
+        }
+    }
+
     /// A [`LayerError::ShapeMismatch`] from any two shapes.
     pub(crate) fn shape(
         layer: &'static str,

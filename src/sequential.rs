@@ -187,19 +187,7 @@ impl Sequential {
 
     /// Errors unless `grad` has the shape of the last forward's output.
     fn check_grad(&self, grad: &ArrayRef2<f64>) -> Result<()> {
-        let (rows, cols) = self.output_dim.ok_or(LayerError::BackwardBeforeForward {
-            layer: "Sequential",
-        })?;
-        if grad.dim() != (rows, cols) {
-            return Err(LayerError::shape(
-                "Sequential",
-                "backward",
-                "grad_output",
-                &[rows, cols],
-                grad.shape(),
-            ));
-        }
-        Ok(())
+        LayerError::check_backward("Sequential", self.output_dim, |&dim| dim, grad.dim()).map(drop)
     }
 
     /// Runs `backward_owned` through the layers before `end`, last first.

@@ -303,21 +303,7 @@ impl<R: Rule> Rectifier<R> {
 
     /// The cached mask, if there is one and `grad` has its shape.
     fn check_grad(&self, grad: (usize, usize)) -> Result<&Mask> {
-        let mask = self
-            .mask
-            .as_ref()
-            .ok_or(LayerError::BackwardBeforeForward { layer: R::LAYER })?;
-        let (rows, cols) = mask.shape();
-        if grad != (rows, cols) {
-            return Err(LayerError::shape(
-                R::LAYER,
-                "backward",
-                "grad_output",
-                &[rows, cols],
-                &[grad.0, grad.1],
-            ));
-        }
-        Ok(mask)
+        LayerError::check_backward(R::LAYER, self.mask.as_ref(), |m| m.shape(), grad)
     }
 }
 

@@ -174,20 +174,7 @@ impl PReluLayer {
 
     /// The cached input, if there is one and `grad` has its shape.
     fn check_grad(&self, grad: (usize, usize)) -> Result<&Array2<f64>> {
-        let input = self
-            .input
-            .as_ref()
-            .ok_or(LayerError::BackwardBeforeForward { layer: LAYER })?;
-        if grad != input.dim() {
-            return Err(LayerError::shape(
-                LAYER,
-                "backward",
-                "grad_output",
-                input.shape(),
-                &[grad.0, grad.1],
-            ));
-        }
-        Ok(input)
+        LayerError::check_backward(LAYER, self.input.as_ref(), |x| x.dim(), grad)
     }
 
     /// Keeps a copy of `input` for backward, in the last cache's buffer if
