@@ -6,6 +6,7 @@ use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::Normal;
 use ndarray_rand::RandomExt;
 
+use crate::validate::hyper;
 use crate::{Layer, LayerError, Param, Result};
 
 const LAYER: &str = "DenseLayer";
@@ -116,12 +117,7 @@ impl DenseLayer {
         let mut values =
             (weights.iter().map(|&v| ("weights", v))).chain(bias.iter().map(|&v| ("bias", v)));
         if let Some((name, value)) = values.find(|(_, v)| !v.is_finite()) {
-            return Err(LayerError::InvalidParameter {
-                layer: LAYER,
-                name,
-                value,
-                reason: "from_parts needs finite values",
-            });
+            hyper(LAYER, name, value).require(false, "from_parts needs finite values")?;
         }
         Ok(Self::with(weights, bias))
     }

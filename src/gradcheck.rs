@@ -7,6 +7,7 @@ use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
+use crate::validate::hyper;
 use crate::{Layer, LayerError, Result};
 
 const NAME: &str = "GradCheck";
@@ -64,26 +65,12 @@ impl Default for GradCheck {
     }
 }
 
-/// `Ok(value)` if `ok`, else [`LayerError::InvalidParameter`] naming it.
-fn validated(name: &'static str, value: f64, ok: bool, reason: &'static str) -> Result<f64> {
-    if ok {
-        Ok(value)
-    } else {
-        Err(LayerError::InvalidParameter {
-            layer: NAME,
-            name,
-            value,
-            reason,
-        })
-    }
-}
-
 /// Every value is finite, else the first that is not, as an error.
 fn finite<'a>(name: &'static str, values: impl IntoIterator<Item = &'a f64>) -> Result<()> {
     let reason = "must be finite for finite differences";
     values
         .into_iter()
-        .try_for_each(|&v| validated(name, v, v.is_finite(), reason).map(drop))
+        .try_for_each(|&v| hyper(NAME, name, v).require(v.is_finite(), reason).map(drop))
 }
 
 impl GradCheck {
@@ -105,8 +92,7 @@ impl GradCheck {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn with_eps(mut self, eps: f64) -> Result<Self> {
-        let ok = eps.is_finite() && eps > 0.0;
-        self.eps = validated("eps", eps, ok, "must be finite and positive")?;
+        self.eps = hyper(NAME, "eps", eps).positive()?;
         Ok(self)
     }
 
@@ -127,8 +113,7 @@ impl GradCheck {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn with_atol(mut self, atol: f64) -> Result<Self> {
-        let ok = atol.is_finite() && atol >= 0.0;
-        self.atol = validated("atol", atol, ok, "must be finite and non-negative")?;
+        self.atol = hyper(NAME, "atol", atol).non_negative()?;
         Ok(self)
     }
 
@@ -149,8 +134,7 @@ impl GradCheck {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn with_rtol(mut self, rtol: f64) -> Result<Self> {
-        let ok = rtol.is_finite() && rtol >= 0.0;
-        self.rtol = validated("rtol", rtol, ok, "must be finite and non-negative")?;
+        self.rtol = hyper(NAME, "rtol", rtol).non_negative()?;
         Ok(self)
     }
 
@@ -331,7 +315,7 @@ impl Numeric<'_> {
         let eps = self.check.eps;
         let (step_up, step_down) = ((v + eps) - v, v - (v - eps));
         let reason = "is lost in rounding next to an element this large";
-        validated("eps", eps, step_up > 0.0 && step_down > 0.0, reason)?;
+        hyper(NAME, "eps", eps).require(step_up > 0.0 && step_down > 0.0, reason)?;
         let (plus, minus) = (eval(v + eps)?, eval(v - eps)?);
         same_shape("predict output", self.base.shape(), plus.shape())?;
         same_shape("predict output", self.base.shape(), minus.shape())?;

@@ -42,6 +42,7 @@ mod layer;
 pub mod loss;
 mod optim;
 mod sequential;
+mod validate;
 
 pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, PReluLayer,

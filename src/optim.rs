@@ -2,6 +2,7 @@
 
 use ndarray::{ArrayD, Zip};
 
+use crate::validate::hyper;
 use crate::{Layer, LayerError, Result};
 
 const OPTIMIZER: &str = "Sgd";
@@ -41,20 +42,6 @@ pub struct Sgd {
     velocity: Vec<ArrayD<f64>>,
 }
 
-/// `Ok(value)` if `valid`, else [`LayerError::InvalidParameter`].
-fn check(name: &'static str, value: f64, valid: bool, reason: &'static str) -> Result<f64> {
-    if valid {
-        Ok(value)
-    } else {
-        Err(LayerError::InvalidParameter {
-            layer: OPTIMIZER,
-            name,
-            value,
-            reason,
-        })
-    }
-}
-
 impl Sgd {
     /// Plain SGD, `w ← w − learning_rate · g`.
     ///
@@ -68,12 +55,11 @@ impl Sgd {
     ///
     /// assert_eq!(Sgd::new(0.1)?.learning_rate(), 0.1);
     /// let err = Sgd::new(0.0).unwrap_err();
-    /// assert_eq!(err.to_string(), "Sgd: invalid learning_rate = 0: must be finite and > 0");
+    /// assert_eq!(err.to_string(), "Sgd: invalid learning_rate = 0: must be finite and positive");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(learning_rate: f64) -> Result<Self> {
-        let ok = learning_rate.is_finite() && learning_rate > 0.0;
-        let learning_rate = check("learning_rate", learning_rate, ok, "must be finite and > 0")?;
+        let learning_rate = hyper(OPTIMIZER, "learning_rate", learning_rate).positive()?;
         Ok(Sgd {
             learning_rate,
             momentum: 0.0,
@@ -97,7 +83,7 @@ impl Sgd {
     /// ```
     pub fn with_momentum(self, momentum: f64) -> Result<Self> {
         let ok = (0.0..1.0).contains(&momentum);
-        let momentum = check("momentum", momentum, ok, "must be in [0, 1)")?;
+        let momentum = hyper(OPTIMIZER, "momentum", momentum).require(ok, "must be in [0, 1)")?;
         Ok(Sgd { momentum, ..self })
     }
 
@@ -116,8 +102,7 @@ impl Sgd {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn with_weight_decay(self, weight_decay: f64) -> Result<Self> {
-        let ok = weight_decay.is_finite() && weight_decay >= 0.0;
-        let weight_decay = check("weight_decay", weight_decay, ok, "must be finite and >= 0")?;
+        let weight_decay = hyper(OPTIMIZER, "weight_decay", weight_decay).non_negative()?;
         Ok(Sgd {
             weight_decay,
             ..self
@@ -326,7 +311,7 @@ mod tests {
         let err = sgd().with_weight_decay(-2.0).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd: invalid weight_decay = -2: must be finite and >= 0"
+            "Sgd: invalid weight_decay = -2: must be finite and non-negative"
         );
         assert!(sgd().with_momentum(0.0).is_ok() && sgd().with_weight_decay(0.0).is_ok());
     }

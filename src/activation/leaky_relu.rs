@@ -1,7 +1,8 @@
 //! [`LeakyReluLayer`] and the scalar [`leaky_relu`]: `x` if `x > 0`, else `slope·x`.
 
 use super::{AtZero, Lanes, Mask, Rectifier, Rule};
-use crate::{LayerError, Result};
+use crate::validate::hyper;
+use crate::Result;
 
 /// The Leaky ReLU rule: `slope·x` on the inactive side, always (as in
 /// PyTorch), so a NaN input is inactive and gives NaN, and with slope 0 an
@@ -136,14 +137,7 @@ impl LeakyReluLayer {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(negative_slope: f64) -> Result<Self> {
-        if !negative_slope.is_finite() {
-            return Err(LayerError::InvalidParameter {
-                layer: Leaky::LAYER,
-                name: "negative_slope",
-                value: negative_slope,
-                reason: "must be finite",
-            });
-        }
+        let negative_slope = hyper(Leaky::LAYER, "negative_slope", negative_slope).finite()?;
         Ok(LeakyReluLayer {
             inner: Rectifier::new(leaky(negative_slope, AtZero::Inactive)),
         })
@@ -214,7 +208,7 @@ mod tests {
 
     use super::*;
     use crate::activation::test_util::{check_table, same, G, INF, NAN, X};
-    use crate::{Layer, ReluLayer};
+    use crate::{Layer, LayerError, ReluLayer};
 
     /// The expected outputs and input gradients, computed by hand for slope `a`.
     fn table(a: f64, side: AtZero) -> ([f64; 9], [f64; 9]) {

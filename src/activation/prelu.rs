@@ -3,6 +3,7 @@
 use ndarray::{Array1, Array2, ArrayRef2, ArrayView1, Zip};
 
 use super::{leaky_relu, leaky_relu_grad};
+use crate::validate::hyper;
 use crate::{Layer, LayerError, Param, Result};
 
 const LAYER: &str = "PReluLayer";
@@ -99,22 +100,9 @@ impl PReluLayer {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(num_parameters: usize, init: f64) -> Result<Self> {
-        if num_parameters == 0 {
-            return Err(LayerError::InvalidParameter {
-                layer: LAYER,
-                name: "num_parameters",
-                value: 0.0,
-                reason: "must be at least 1",
-            });
-        }
-        if !init.is_finite() {
-            return Err(LayerError::InvalidParameter {
-                layer: LAYER,
-                name: "init",
-                value: init,
-                reason: "must be finite",
-            });
-        }
+        hyper(LAYER, "num_parameters", num_parameters as f64)
+            .require(num_parameters > 0, "must be at least 1")?;
+        let init = hyper(LAYER, "init", init).finite()?;
         Ok(Self::with(num_parameters, init))
     }
 

@@ -1,0 +1,70 @@
+//! Hyperparameter validation: one vocabulary for every layer, optimizer and
+//! checker, so that each rejects a bad value the same way, naming it.
+
+use crate::{LayerError, Result};
+
+/// A named value of a layer's (or optimizer's, or checker's), to be
+/// validated before use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hyper {
+    layer: &'static str,
+    name: &'static str,
+    value: f64,
+}
+
+/// `layer`'s hyperparameter `name`, equal to `value`.
+pub(crate) fn hyper(layer: &'static str, name: &'static str, value: f64) -> Hyper {
+    Hyper { layer, name, value }
+}
+
+impl Hyper {
+    /// The value if `ok`, else [`LayerError::InvalidParameter`] naming the
+    /// layer, the parameter, its value and `reason`.
+    pub(crate) fn require(self, ok: bool, reason: &'static str) -> Result<f64> {
+        if ok {
+            Ok(self.value)
+        } else {
+            Err(LayerError::InvalidParameter {
+                layer: self.layer,
+                name: self.name,
+                value: self.value,
+                reason,
+            })
+        }
+    }
+
+    /// The value unless it is NaN or infinite.
+    pub(crate) fn finite(self) -> Result<f64> {
+        self.require(self.value.is_finite(), "must be finite")
+    }
+
+    /// The value if it is finite and `> 0`.
+    pub(crate) fn positive(self) -> Result<f64> {
+        let v = self.value;
+        self.require(v.is_finite() && v > 0.0, "must be finite and positive")
+    }
+
+    /// The value if it is finite and `>= 0`.
+    pub(crate) fn non_negative(self) -> Result<f64> {
+        let v = self.value;
+        self.require(v.is_finite() && v >= 0.0, "must be finite and non-negative")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rule_names_the_layer_the_parameter_and_the_value() {
+        let err = hyper("L", "cap", -1.5).positive().unwrap_err();
+        assert_eq!(err.to_string(), "L: invalid cap = -1.5: must be finite and positive");
+        assert_eq!(hyper("L", "a", 0.0).positive().ok(), None);
+        assert_eq!(hyper("L", "a", 0.0).non_negative(), Ok(0.0));
+        assert!(hyper("L", "a", -0.0).non_negative().is_ok());
+        assert!(hyper("L", "a", f64::INFINITY).non_negative().is_err());
+        assert!(hyper("L", "a", f64::NAN).finite().is_err());
+        assert_eq!(hyper("L", "a", -3.0).finite(), Ok(-3.0));
+        assert!(hyper("L", "a", 2.0).require(false, "why").is_err());
+    }
+}
