@@ -45,8 +45,10 @@ mod sequential;
 mod validate;
 
 pub use activation::{
-    leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, PReluLayer,
-    ReluLayer,
+    clipped_relu, clipped_relu_grad, leaky_relu, leaky_relu_grad, relu, relu_grad, threshold,
+    threshold_grad, AtZero, ClippedRelu, ClippedReluLayer, LeakyRelu, LeakyReluLayer, Mask, Member,
+    PRelu, PReluLayer, RRelu, RReluLayer, Rectifier, Relu, ReluLayer, Threshold, ThresholdLayer,
+    ZeroSided,
 };
 pub use dense::DenseLayer;
 pub use diagnostics::ActivityStats;
@@ -81,8 +83,9 @@ struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::loss;
     pub use crate::{
-        ActivityStats, AtZero, DenseLayer, GradCheck, Layer, LayerError, LeakyReluLayer, Mask,
-        PReluLayer, Param, ReluLayer, Sequential, Sgd,
+        ActivityStats, AtZero, ClippedReluLayer, DenseLayer, GradCheck, Layer, LayerError,
+        LeakyReluLayer, Mask, PReluLayer, Param, RReluLayer, ReluLayer, Sequential, Sgd,
+        ThresholdLayer,
     };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }

@@ -1,35 +1,72 @@
 //! [`LeakyReluLayer`] and the scalar [`leaky_relu`]: `x` if `x > 0`, else `slope·x`.
 
-use super::{AtZero, Lanes, Mask, Rectifier, Rule};
+use super::kernel::{apply, derivative, Rule};
+use super::lanes::Lanes;
+use super::rectifier::{Rectifier, Simple, ZeroSided};
+use super::AtZero;
 use crate::validate::hyper;
 use crate::Result;
 
 /// The Leaky ReLU rule: `slope·x` on the inactive side, always (as in
 /// PyTorch), so a NaN input is inactive and gives NaN, and with slope 0 an
-/// input of `-inf` gives NaN (`0·∞`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Leaky {
-    slope: f64,
-    zero_active: bool,
+/// input of `-inf` gives NaN (`0·∞`). [`PRelu`](crate::PRelu) runs it with
+/// learned slopes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Leaky {
+    pub(crate) zero: AtZero,
 }
 
 impl Rule for Leaky {
-    const LAYER: &'static str = "LeakyReluLayer";
-
     #[inline(always)]
-    fn forward<V: Lanes>(self, x: V) -> (V::Mask, V) {
+    fn forward<V: Lanes>(self, x: V, slope: V) -> (V::Mask, V) {
         let zero = V::splat(0.0);
-        let active = if self.zero_active {
+        let active = if self.zero.is_active() {
             x.ge(zero)
         } else {
             x.gt(zero)
         };
-        (active, V::select(active, x, x.mul(V::splat(self.slope))))
+        (active, V::select(active, x, x.mul(slope)))
     }
 
     #[inline(always)]
-    fn backward<V: Lanes>(self, g: V, active: V::Mask) -> V {
-        V::select(active, g, g.mul(V::splat(self.slope)))
+    fn backward<V: Lanes>(self, g: V, active: V::Mask, slope: V) -> V {
+        V::select(active, g, g.mul(slope))
+    }
+}
+
+/// The Leaky ReLU member: a fixed slope for `x <= 0`. See [`LeakyReluLayer`].
+#[derive(Debug, Clone, Copy)]
+pub struct LeakyRelu {
+    slope: f64,
+    rule: Leaky,
+}
+
+impl Default for LeakyRelu {
+    /// Slope 0.01, as in Maas et al. (2013) and PyTorch.
+    fn default() -> Self {
+        LeakyRelu {
+            slope: 0.01,
+            rule: Leaky::default(),
+        }
+    }
+}
+
+impl Simple for LeakyRelu {
+    const LAYER: &'static str = "LeakyReluLayer";
+    type Rule = Leaky;
+
+    fn rule(&self) -> Leaky {
+        self.rule
+    }
+
+    fn slope(&self) -> f64 {
+        self.slope
+    }
+}
+
+impl ZeroSided for LeakyRelu {
+    fn set_at_zero(&mut self, side: AtZero) {
+        self.rule.zero = side;
     }
 }
 
@@ -50,7 +87,7 @@ impl Rule for Leaky {
 /// assert!(leaky_relu(f64::NAN, 0.01).is_nan());
 /// ```
 pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
-    leaky(negative_slope, AtZero::Inactive).forward(x).1
+    apply(Leaky::default(), x, negative_slope)
 }
 
 /// d(Leaky ReLU)/dx at `x`: 1 for `x > 0`, `negative_slope` otherwise,
@@ -66,15 +103,7 @@ pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
 /// assert_eq!(leaky_relu_grad(0.0, 0.01), 0.01);
 /// ```
 pub fn leaky_relu_grad(x: f64, negative_slope: f64) -> f64 {
-    let rule = leaky(negative_slope, AtZero::Inactive);
-    rule.backward(1.0, rule.forward(x).0)
-}
-
-fn leaky(slope: f64, side: AtZero) -> Leaky {
-    Leaky {
-        slope,
-        zero_active: side.zero_is_active(),
-    }
+    derivative(Leaky::default(), x, negative_slope)
 }
 
 /// Leaky rectified linear unit, `y = x` if `x > 0`, else `negative_slope·x`,
@@ -82,7 +111,7 @@ fn leaky(slope: f64, side: AtZero) -> Leaky {
 ///
 /// Unlike ReLU its inactive side still passes `negative_slope·g`, so a unit
 /// pushed far negative keeps learning. `forward` caches a one-bit-per-element
-/// [`Mask`]; PyTorch caches the whole input instead.
+/// [`Mask`](crate::Mask); PyTorch caches the whole input instead.
 ///
 /// | input x | output | gradient |
 /// | --- | --- | --- |
@@ -100,19 +129,21 @@ fn leaky(slope: f64, side: AtZero) -> Leaky {
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, LeakyReluLayer};
+/// use rectify::{ndarray::array, AtZero, Layer, LeakyReluLayer};
 ///
 /// let mut leaky = LeakyReluLayer::new(0.1)?;
 /// assert_eq!(leaky.forward(&array![[-10.0, 0.0, 2.0]])?, array![[-1.0, 0.0, 2.0]]);
 /// assert_eq!(leaky.backward(&array![[1.0, 2.0, 3.0]])?, array![[0.1, 0.2, 3.0]]);
+///
+/// let mut tutorial = LeakyReluLayer::default().at_zero(AtZero::Active);
+/// let y = tutorial.forward(&array![[-0.0]])?;
+/// assert!(y[[0, 0]].is_sign_negative()); // the input itself, not slope·x
+/// assert_eq!(tutorial.backward(&array![[3.0]])?, array![[3.0]]);
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct LeakyReluLayer {
-    inner: Rectifier<Leaky>,
-}
+pub type LeakyReluLayer = Rectifier<LeakyRelu>;
 
-impl LeakyReluLayer {
+impl Rectifier<LeakyRelu> {
     /// A Leaky ReLU layer with the given slope for `x <= 0`.
     ///
     /// Any finite slope works, including 0, negative slopes and slopes
@@ -122,8 +153,8 @@ impl LeakyReluLayer {
     ///
     /// # Errors
     ///
-    /// [`LayerError::InvalidParameter`] naming the value if `negative_slope`
-    /// is NaN or infinite.
+    /// [`LayerError::InvalidParameter`](crate::LayerError::InvalidParameter)
+    /// naming the value if `negative_slope` is NaN or infinite.
     ///
     /// # Examples
     ///
@@ -137,15 +168,14 @@ impl LeakyReluLayer {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(negative_slope: f64) -> Result<Self> {
-        let negative_slope = hyper(Leaky::LAYER, "negative_slope", negative_slope).finite()?;
-        Ok(LeakyReluLayer {
-            inner: Rectifier::new(leaky(negative_slope, AtZero::Inactive)),
-        })
+        let slope = hyper(LeakyRelu::LAYER, "negative_slope", negative_slope).finite()?;
+        Ok(Rectifier::of(LeakyRelu {
+            slope,
+            rule: Leaky::default(),
+        }))
     }
 
-    /// The slope applied to inputs on the inactive side.
-    ///
-    /// # Examples
+    /// The slope for `x <= 0`.
     ///
     /// ```
     /// use rectify::LeakyReluLayer;
@@ -153,61 +183,16 @@ impl LeakyReluLayer {
     /// assert_eq!(LeakyReluLayer::default().negative_slope(), 0.01);
     /// ```
     pub fn negative_slope(&self) -> f64 {
-        self.inner.rule.slope
-    }
-
-    /// The same layer with `±0.0` inputs counted on the given side.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use rectify::{ndarray::array, AtZero, Layer, LeakyReluLayer};
-    ///
-    /// let mut leaky = LeakyReluLayer::default().at_zero(AtZero::Active);
-    /// let y = leaky.forward(&array![[-0.0]])?;
-    /// assert!(y[[0, 0]].is_sign_negative()); // the input itself, not slope·x
-    /// assert_eq!(leaky.backward(&array![[3.0]])?, array![[3.0]]);
-    /// # Ok::<(), rectify::LayerError>(())
-    /// ```
-    pub fn at_zero(mut self, side: AtZero) -> Self {
-        self.inner.rule.zero_active = side.zero_is_active();
-        self
-    }
-
-    /// The mask cached by the last forward; `None` before any forward.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use rectify::{ndarray::array, Layer, LeakyReluLayer};
-    ///
-    /// let mut leaky = LeakyReluLayer::default();
-    /// leaky.forward(&array![[-1.0, 1.0]])?;
-    /// assert_eq!(leaky.mask().unwrap().to_array(), array![[false, true]]);
-    /// # Ok::<(), rectify::LayerError>(())
-    /// ```
-    pub fn mask(&self) -> Option<&Mask> {
-        self.inner.mask()
+        self.member().slope
     }
 }
-
-impl Default for LeakyReluLayer {
-    /// Slope 0.01, as in Maas et al. (2013) and PyTorch.
-    fn default() -> Self {
-        LeakyReluLayer {
-            inner: Rectifier::new(leaky(0.01, AtZero::Inactive)),
-        }
-    }
-}
-
-super::delegate_layer!(LeakyReluLayer);
 
 #[cfg(test)]
 mod tests {
     use ndarray::array;
 
     use super::*;
-    use crate::activation::test_util::{check_table, same, G, INF, NAN, X};
+    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
     use crate::{Layer, LayerError, ReluLayer};
 
     /// The expected outputs and input gradients, computed by hand for slope `a`.
@@ -328,7 +313,7 @@ mod tests {
     fn every_path_agrees_bit_for_bit() {
         for side in [AtZero::Inactive, AtZero::Active] {
             for slope in [0.01, 0.0, -0.5, 3.0] {
-                super::super::tests::paths_agree(leaky(slope, side));
+                paths_agree(LeakyReluLayer::new(slope).unwrap().at_zero(side));
             }
         }
     }

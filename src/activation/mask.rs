@@ -2,7 +2,7 @@
 
 use ndarray::{Array1, Array2};
 
-use super::WORD;
+use super::loops::WORD;
 
 /// Which inputs of a rectifier's last forward pass were on the active side,
 /// one bit per element (64 times smaller than caching the input).

@@ -1,22 +1,175 @@
 //! [`PReluLayer`]: Leaky ReLU whose slope is learned, `x` if `x > 0`, else `a·x`.
 
-use ndarray::{Array1, Array2, ArrayRef2, ArrayView1, Zip};
+use ndarray::{Array1, ArrayView1};
 
-use super::{leaky_relu, leaky_relu_grad};
+use super::kernel::{start_of, Columns, Tap};
+use super::lanes::Lanes;
+use super::leaky_relu::Leaky;
+#[cfg(feature = "rayon")]
+use super::loops::WORD;
+use super::rectifier::{Member, Rectifier, ZeroSided};
+use super::AtZero;
 use crate::validate::hyper;
-use crate::{Layer, LayerError, Param, Result};
+use crate::{LayerError, Param, Result};
 
 const LAYER: &str = "PReluLayer";
 
-/// This element's share of dL/da: `0` where the input passes through
-/// (`x > 0`), else `x·g`. The same as PyTorch's `prelu_backward`
-/// (`input > 0 ? 0 : input * grad`), so a NaN input gives NaN and `-inf`
-/// gives `-inf·g` (NaN if `g` is 0).
-fn slope_grad_term(x: f64, g: f64) -> f64 {
-    if x > 0.0 {
-        0.0
-    } else {
-        x * g
+/// The PReLU member: the Leaky ReLU rule with learned slopes, one shared or
+/// one per column. See [`PReluLayer`].
+#[derive(Debug, Clone)]
+pub struct PRelu {
+    slopes: Array1<f64>,
+    slopes_grad: Array1<f64>,
+    rule: Leaky,
+    /// The last forward's input, row-major, for dL/da.
+    input: Vec<f64>,
+    /// The last forward's slopes, laid out by [`Columns`] for its columns.
+    table: Vec<f64>,
+    cols: usize,
+    /// Per-position sums of `x·g` over the slope side, folded into
+    /// `slopes_grad` by column after each backward.
+    sums: Vec<f64>,
+}
+
+impl PRelu {
+    fn with(slopes: Array1<f64>) -> Self {
+        PRelu {
+            slopes_grad: Array1::zeros(slopes.len()),
+            slopes,
+            rule: Leaky::default(),
+            input: Vec::new(),
+            table: Vec::new(),
+            cols: 0,
+            sums: Vec::new(),
+        }
+    }
+}
+
+impl Default for PRelu {
+    /// One shared slope of 0.25, PyTorch's `nn.PReLU()`.
+    fn default() -> Self {
+        PRelu::with(Array1::from_elem(1, 0.25))
+    }
+}
+
+/// Copies each forward's input into the cache.
+pub struct KeepInput<'a>(&'a mut [f64]);
+
+impl Tap for KeepInput<'_> {
+    #[inline(always)]
+    fn forward<V: Lanes>(&mut self, x: V, k: usize, i: usize) {
+        x.store(&mut self.0[start_of(k, i)..]);
+    }
+
+    #[cfg(feature = "rayon")]
+    fn split_at(self, k: usize) -> std::result::Result<(Self, Self), Self> {
+        let (a, b) = self.0.split_at_mut(k * WORD);
+        Ok((KeepInput(a), KeepInput(b)))
+    }
+}
+
+/// Adds each element's share of dL/da, `x·g` on the slope side and 0 on the
+/// active side (PyTorch's `input > 0 ? 0 : input * grad`, so a NaN input
+/// gives NaN), to the sum of its position in the slope table.
+pub struct SlopeGrad<'a> {
+    input: &'a [f64],
+    columns: Columns<'a>,
+    sums: &'a mut [f64],
+}
+
+impl Tap for SlopeGrad<'_> {
+    #[inline(always)]
+    fn backward<V: Lanes>(&mut self, g: V, active: V::Mask, k: usize, i: usize) {
+        let x = V::load(&self.input[start_of(k, i)..]);
+        let share = V::select(active, V::splat(0.0), x.mul(g));
+        let sums = &mut self.sums[self.columns.start(k) + i..];
+        V::load(sums).add(share).store(sums);
+    }
+
+    /// One set of sums: the passes that accumulate into it stay on one thread.
+    #[cfg(feature = "rayon")]
+    fn split_at(self, _k: usize) -> std::result::Result<(Self, Self), Self> {
+        Err(self)
+    }
+}
+
+impl super::rectifier::sealed::Sealed for PRelu {}
+
+impl Member for PRelu {
+    const LAYER: &'static str = LAYER;
+    type Rule = Leaky;
+    type Train<'a> = Columns<'a>;
+    type Infer<'a> = Columns<'a>;
+    type Keep<'a> = KeepInput<'a>;
+    type Learn<'a> = SlopeGrad<'a>;
+
+    fn rule(&self) -> Leaky {
+        self.rule
+    }
+
+    fn check_input(&self, operation: &'static str, (rows, cols): (usize, usize)) -> Result<()> {
+        let n = self.slopes.len();
+        if n != 1 && n != cols {
+            return Err(LayerError::shape(
+                LAYER,
+                operation,
+                "input",
+                &[rows, n],
+                &[rows, cols],
+            ));
+        }
+        Ok(())
+    }
+
+    fn forward_parts(&mut self, (rows, cols): (usize, usize)) -> (Columns<'_>, KeepInput<'_>) {
+        self.input.resize(rows * cols, 0.0);
+        self.cols = cols;
+        let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
+        let columns = Columns::new(slopes, cols, &mut self.table);
+        (columns, KeepInput(&mut self.input))
+    }
+
+    fn backward_parts(&mut self) -> (Columns<'_>, SlopeGrad<'_>) {
+        self.sums.clear();
+        self.sums.resize(self.table.len(), 0.0);
+        let columns = Columns::laid_out(&self.table, self.cols);
+        let tap = SlopeGrad {
+            input: &self.input,
+            columns,
+            sums: &mut self.sums,
+        };
+        (columns, tap)
+    }
+
+    fn backwarded(&mut self) {
+        self.slopes_grad.fill(0.0);
+        let n = self.slopes.len();
+        for (p, &sum) in self.sums.iter().enumerate() {
+            self.slopes_grad[p % self.cols.max(1) % n] += sum;
+        }
+    }
+
+    fn predict_slopes<'a>(
+        &'a self,
+        (_, cols): (usize, usize),
+        table: &'a mut Vec<f64>,
+    ) -> Columns<'a> {
+        let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
+        Columns::new(slopes, cols, table)
+    }
+
+    /// The slopes, a 1-D array of length `num_parameters`.
+    fn params(&mut self) -> Vec<Param<'_>> {
+        vec![Param {
+            value: self.slopes.view_mut().into_dyn(),
+            grad: self.slopes_grad.view().into_dyn(),
+        }]
+    }
+}
+
+impl ZeroSided for PRelu {
+    fn set_at_zero(&mut self, side: AtZero) {
+        self.rule.zero = side;
     }
 }
 
@@ -26,9 +179,9 @@ fn slope_grad_term(x: f64, g: f64) -> f64 {
 ///
 /// Element by element it is [`leaky_relu`](crate::leaky_relu) with slope
 /// `a` (its gradient is [`leaky_relu_grad`](crate::leaky_relu_grad)), so
-/// `±0.0` and NaN are on the slope side, as in PyTorch. The slope's gradient
-/// is the sum, over the elements that share it, of `x·g` where `x` is not
-/// `> 0`:
+/// `±0.0` and NaN are on the slope side, as in PyTorch (`±0.0` moves to the
+/// identity side with [`AtZero::Active`]). The slope's gradient is the sum,
+/// over the elements that share it, of `x·g` where `x` is not `> 0`:
 ///
 /// | input x | output | dL/dx | share of dL/da |
 /// | --- | --- | --- | --- |
@@ -36,12 +189,14 @@ fn slope_grad_term(x: f64, g: f64) -> f64 {
 /// | `x < 0`, `±0.0`, `-inf` | `a·x` | `a·g` | `x·g` |
 /// | NaN | NaN | `a·g` | NaN |
 ///
-/// Because dL/da needs `x`, `forward` caches the whole input (64 bits per
-/// element), where [`ReluLayer`](crate::ReluLayer) and
-/// [`LeakyReluLayer`](crate::LeakyReluLayer) cache one bit per element.
-/// `backward` overwrites (never accumulates) the slope gradient. Summed in
-/// another order than PyTorch's, the slope gradient agrees with it to
-/// rounding; the output and input gradient agree bit for bit.
+/// `forward` runs the family's kernel with the slopes fed to its lanes per
+/// column, writes the one-bit [`Mask`](crate::Mask) and, because dL/da needs
+/// `x`, copies the input into its cache in the same pass (64 bits per
+/// element, reused while the shape repeats). `backward` makes one pass too,
+/// with the slopes of the last forward, and overwrites (never accumulates)
+/// the slope gradient. Summed in another order than PyTorch's, the slope
+/// gradient agrees with it to rounding; the output and input gradient agree
+/// bit for bit.
 ///
 /// # Shapes
 ///
@@ -50,6 +205,11 @@ fn slope_grad_term(x: f64, g: f64) -> f64 {
 /// - output: same as input
 /// - grad_output and grad_input: same as the last forward's input
 /// - parameter: the slopes, length `num_parameters`
+///
+/// # Errors
+///
+/// An input whose column count is neither 1 slope's nor `num_parameters`
+/// is [`LayerError::ShapeMismatch`], and changes nothing.
 ///
 /// # Examples
 ///
@@ -64,15 +224,9 @@ fn slope_grad_term(x: f64, g: f64) -> f64 {
 /// assert_eq!(prelu.slopes_grad(), array![-4.0, -4.0]); // -4·1, -8·0.5
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct PReluLayer {
-    slopes: Array1<f64>,
-    slopes_grad: Array1<f64>,
-    /// The input of the last forward, kept for backward.
-    input: Option<Array2<f64>>,
-}
+pub type PReluLayer = Rectifier<PRelu>;
 
-impl PReluLayer {
+impl Rectifier<PRelu> {
     /// A PReLU layer with `num_parameters` slopes, all `init`: 1 shares one
     /// slope among all features, `n` gives each of `n` columns its own.
     ///
@@ -103,15 +257,38 @@ impl PReluLayer {
         hyper(LAYER, "num_parameters", num_parameters as f64)
             .require(num_parameters > 0, "must be at least 1")?;
         let init = hyper(LAYER, "init", init).finite()?;
-        Ok(Self::with(num_parameters, init))
+        Ok(Rectifier::of(PRelu::with(Array1::from_elem(
+            num_parameters,
+            init,
+        ))))
     }
 
-    fn with(num_parameters: usize, init: f64) -> Self {
-        PReluLayer {
-            slopes: Array1::from_elem(num_parameters, init),
-            slopes_grad: Array1::zeros(num_parameters),
-            input: None,
+    /// A PReLU layer with the given slopes: one shared, or one per column.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::InvalidParameter`] naming the value if `slopes` is
+    /// empty or holds a NaN or infinite value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Layer, PReluLayer};
+    ///
+    /// let prelu = PReluLayer::from_slopes(array![0.1, -1.0])?;
+    /// assert_eq!(prelu.predict(&array![[-10.0, -10.0]])?, array![[-1.0, 10.0]]);
+    /// assert!(PReluLayer::from_slopes(array![f64::INFINITY]).is_err());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn from_slopes(slopes: Array1<f64>) -> Result<Self> {
+        hyper(LAYER, "num_parameters", slopes.len() as f64)
+            .require(!slopes.is_empty(), "must be at least 1")?;
+        for &a in &slopes {
+            hyper(LAYER, "slopes", a).finite()?;
         }
+        Ok(Rectifier::of(PRelu::with(
+            slopes.as_standard_layout().into_owned(),
+        )))
     }
 
     /// The slopes, length `num_parameters`.
@@ -124,7 +301,7 @@ impl PReluLayer {
     /// assert_eq!(PReluLayer::default().slopes(), array![0.25]);
     /// ```
     pub fn slopes(&self) -> ArrayView1<'_, f64> {
-        self.slopes.view()
+        self.member().slopes.view()
     }
 
     /// dL/d(slopes) from the last backward; zeros before any backward.
@@ -142,129 +319,17 @@ impl PReluLayer {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn slopes_grad(&self) -> ArrayView1<'_, f64> {
-        self.slopes_grad.view()
-    }
-
-    /// Errors unless an input of shape `dim` has a slope for every column.
-    fn check_input(&self, operation: &'static str, dim: (usize, usize)) -> Result<()> {
-        let n = self.slopes.len();
-        if n != 1 && n != dim.1 {
-            return Err(LayerError::shape(
-                LAYER,
-                operation,
-                "input",
-                &[dim.0, n],
-                &[dim.0, dim.1],
-            ));
-        }
-        Ok(())
-    }
-
-    /// The cached input, if there is one and `grad` has its shape.
-    fn check_grad(&self, grad: (usize, usize)) -> Result<&Array2<f64>> {
-        LayerError::check_backward(LAYER, self.input.as_ref(), |x| x.dim(), grad)
-    }
-
-    /// Keeps a copy of `input` for backward, in the last cache's buffer if
-    /// it has the same shape.
-    fn cache(&mut self, input: &ArrayRef2<f64>) {
-        match &mut self.input {
-            Some(cache) if cache.dim() == input.dim() => cache.assign(input),
-            cache => *cache = Some(input.to_owned()),
-        }
-    }
-
-    /// Applies the layer to `a` in place, the slopes broadcast across rows.
-    fn rectify(&self, a: &mut Array2<f64>) {
-        Zip::from(a)
-            .and_broadcast(&self.slopes)
-            .for_each(|x, &slope| *x = leaky_relu(*x, slope));
-    }
-
-    /// The layer's output for `input`, as a new standard-layout array.
-    fn output(&self, operation: &'static str, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.check_input(operation, input.dim())?;
-        let mut output = input.as_standard_layout().into_owned();
-        self.rectify(&mut output);
-        Ok(output)
-    }
-}
-
-impl Default for PReluLayer {
-    /// One shared slope of 0.25, PyTorch's `nn.PReLU()`.
-    fn default() -> Self {
-        Self::with(1, 0.25)
-    }
-}
-
-impl Layer for PReluLayer {
-    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        let output = self.output("forward", input)?;
-        self.cache(input);
-        Ok(output)
-    }
-
-    /// As [`forward`](Layer::forward), computing the output in `input`'s
-    /// buffer after copying it into the cache, whose buffer is reused when
-    /// the shape repeats: then it allocates nothing.
-    fn forward_owned(&mut self, mut input: Array2<f64>) -> Result<Array2<f64>> {
-        self.check_input("forward", input.dim())?;
-        self.cache(&input);
-        self.rectify(&mut input);
-        Ok(input)
-    }
-
-    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.check_grad(grad_output.dim())?;
-        self.backward_owned(grad_output.as_standard_layout().into_owned())
-    }
-
-    /// As [`backward`](Layer::backward), writing the input gradient over
-    /// `grad_output`'s buffer; it allocates only one row of column sums.
-    fn backward_owned(&mut self, mut grad_output: Array2<f64>) -> Result<Array2<f64>> {
-        let input = self.check_grad(grad_output.dim())?;
-        // One pass: each element adds its share to its column's slope
-        // gradient, then becomes its input gradient.
-        let mut per_column = Array1::zeros(input.ncols());
-        Zip::from(grad_output.rows_mut())
-            .and(input.rows())
-            .for_each(|g_row, x_row| {
-                Zip::from(g_row)
-                    .and(x_row)
-                    .and(&mut per_column)
-                    .and_broadcast(&self.slopes)
-                    .for_each(|g, &x, sum, &slope| {
-                        *sum += slope_grad_term(x, *g);
-                        *g *= leaky_relu_grad(x, slope);
-                    });
-            });
-        if self.slopes.len() == 1 {
-            self.slopes_grad.fill(per_column.sum());
-        } else {
-            self.slopes_grad.assign(&per_column);
-        }
-        Ok(grad_output)
-    }
-
-    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.output("predict", input)
-    }
-
-    /// The slopes, a 1-D array of length `num_parameters`.
-    fn params(&mut self) -> Vec<Param<'_>> {
-        vec![Param {
-            value: self.slopes.view_mut().into_dyn(),
-            grad: self.slopes_grad.view().into_dyn(),
-        }]
+        self.member().slopes_grad.view()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use ndarray::{array, s, ArrayView, Dimension};
+    use ndarray::{array, s, Array2, ArrayRef2, ArrayView, Dimension};
 
     use super::*;
-    use crate::activation::test_util::{check_table, same, G, INF, NAN, X};
+    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
+    use crate::Layer;
 
     /// `got` and `want` have the same shape and values, bit for bit (so
     /// `-0.0` differs from `+0.0`), NaN matching NaN.
@@ -628,14 +693,34 @@ mod tests {
     fn the_owned_pair_reuses_buffers() {
         let mut prelu = PReluLayer::default();
         prelu.forward(&x()).unwrap();
-        let cache = prelu.input.as_ref().unwrap().as_ptr();
+        let cache = prelu.member().input.as_ptr();
         let input = x();
         let ptr = input.as_ptr();
         assert_eq!(prelu.forward_owned(input).unwrap().as_ptr(), ptr);
-        assert_eq!(prelu.input.as_ref().unwrap().as_ptr(), cache);
-        assert_eq!(prelu.input.as_ref().unwrap(), x());
+        assert_eq!(prelu.member().input.as_ptr(), cache);
+        assert_eq!(prelu.member().input, x().into_raw_vec_and_offset().0);
         let grad = g();
         let ptr = grad.as_ptr();
         assert_eq!(prelu.backward_owned(grad).unwrap().as_ptr(), ptr);
+    }
+
+    #[test]
+    fn every_path_agrees_bit_for_bit() {
+        paths_agree(PReluLayer::new(1, 0.25).unwrap());
+        paths_agree(PReluLayer::new(1, -1.5).unwrap().at_zero(AtZero::Active));
+    }
+
+    #[test]
+    fn from_slopes_takes_any_finite_slopes() {
+        let prelu = PReluLayer::from_slopes(array![0.5, -2.0]).unwrap();
+        assert_eq!(prelu.slopes(), array![0.5, -2.0]);
+        assert_eq!(prelu.slopes_grad(), array![0.0, 0.0]);
+        let err = PReluLayer::from_slopes(array![0.5, NAN]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PReluLayer: invalid slopes = NaN: must be finite"
+        );
+        let err = PReluLayer::from_slopes(Array1::zeros(0)).unwrap_err();
+        assert!(err.to_string().contains("num_parameters = 0"), "{err}");
     }
 }

@@ -1,37 +1,52 @@
 //! [`ReluLayer`] and the scalar [`relu`]: `max(0, x)`, with NaN propagated.
 
-use super::{AtZero, Lanes, Mask, Rectifier, Rule};
+use super::kernel::{apply, derivative, Rule};
+use super::lanes::Lanes;
+use super::rectifier::{Rectifier, Simple, ZeroSided};
+use super::AtZero;
 
-/// The ReLU rule: the slope-0 member of the family, with `+0.0` (never
-/// `-0.0`, never NaN) on the inactive side.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Relu {
-    zero_active: bool,
+/// The ReLU member: the slope-0 rectifier, with `+0.0` (never `-0.0`, never
+/// NaN) on the inactive side. See [`ReluLayer`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Relu {
+    zero: AtZero,
 }
 
 impl Rule for Relu {
-    const LAYER: &'static str = "ReluLayer";
-
     #[inline(always)]
-    fn forward<V: Lanes>(self, x: V) -> (V::Mask, V) {
+    fn forward<V: Lanes>(self, x: V, _slope: V) -> (V::Mask, V) {
         // `!(x <= 0)` rather than `x > 0`: a NaN is active, so its gradient
-        // passes, as in PyTorch's `threshold_backward`.
+        // passes, as in PyTorch's `threshold_backward`, and its output is
+        // NaN (`f64::max(0.0, NaN)` would give 0.0 and hide a diverged
+        // network); `-0.0` is not above zero, so it gives `+0.0`.
         let zero = V::splat(0.0);
         let above = x.not_le(zero);
-        let active = if self.zero_active {
+        let active = if self.zero.is_active() {
             x.not_lt(zero)
         } else {
             above
         };
-        // `!(x <= 0)` is true for NaN, so NaN passes through, and false for
-        // `-0.0`, so the result is `+0.0`. Unlike `f64::max(0.0, x)`, which
-        // turns NaN into 0.0 and hides a diverged network.
         (active, V::select(above, x, zero))
     }
 
     #[inline(always)]
-    fn backward<V: Lanes>(self, g: V, active: V::Mask) -> V {
+    fn backward<V: Lanes>(self, g: V, active: V::Mask, _slope: V) -> V {
         V::select(active, g, V::splat(0.0))
+    }
+}
+
+impl Simple for Relu {
+    const LAYER: &'static str = "ReluLayer";
+    type Rule = Relu;
+
+    fn rule(&self) -> Relu {
+        *self
+    }
+}
+
+impl ZeroSided for Relu {
+    fn set_at_zero(&mut self, side: AtZero) {
+        self.zero = side;
     }
 }
 
@@ -57,7 +72,7 @@ impl Rule for Relu {
 /// assert!(relu(f64::NAN).is_nan()); // f64::max(0.0, NaN) would give 0.0
 /// ```
 pub fn relu(x: f64) -> f64 {
-    Relu { zero_active: false }.forward(x).1
+    apply(Relu::default(), x, 0.0)
 }
 
 /// dReLU/dx at `x`, with ReLU'(0) = 0 as in PyTorch ([`AtZero::Inactive`]).
@@ -77,16 +92,15 @@ pub fn relu(x: f64) -> f64 {
 /// assert_eq!(relu_grad(f64::NAN), 1.0);
 /// ```
 pub fn relu_grad(x: f64) -> f64 {
-    let rule = Relu { zero_active: false };
-    rule.backward(1.0, rule.forward(x).0)
+    derivative(Relu::default(), x, 0.0)
 }
 
 /// Rectified linear unit, `y = max(0, x)` element-wise, as a layer.
 ///
-/// `forward` caches a one-bit-per-element [`Mask`] of the active inputs;
-/// `backward` passes the upstream gradient where the mask is set and `+0.0`
-/// elsewhere. NaN propagates in both directions: its output is NaN and its
-/// gradient passes.
+/// `forward` caches a one-bit-per-element [`Mask`](crate::Mask) of the
+/// active inputs; `backward` passes the upstream gradient where the mask is
+/// set and `+0.0` elsewhere. NaN propagates in both directions: its output
+/// is NaN and its gradient passes.
 ///
 /// | input x | output | gradient |
 /// | --- | --- | --- |
@@ -113,12 +127,9 @@ pub fn relu_grad(x: f64) -> f64 {
 /// assert_eq!(dx, array![[0.0, 0.0, 30.0]]);
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct ReluLayer {
-    inner: Rectifier<Relu>,
-}
+pub type ReluLayer = Rectifier<Relu>;
 
-impl ReluLayer {
+impl Rectifier<Relu> {
     /// A ReLU layer with ReLU'(0) = 0 ([`AtZero::Inactive`]).
     ///
     /// # Examples
@@ -130,62 +141,16 @@ impl ReluLayer {
     /// assert!(relu.mask().is_none());
     /// ```
     pub fn new() -> Self {
-        ReluLayer {
-            inner: Rectifier::new(Relu {
-                zero_active: AtZero::Inactive.zero_is_active(),
-            }),
-        }
-    }
-
-    /// The same layer with `±0.0` inputs counted on the given side.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use rectify::{ndarray::array, AtZero, Layer, ReluLayer};
-    ///
-    /// let mut relu = ReluLayer::new().at_zero(AtZero::Active);
-    /// assert_eq!(relu.forward(&array![[-0.0]])?, array![[0.0]]);
-    /// assert_eq!(relu.backward(&array![[3.0]])?, array![[3.0]]);
-    /// # Ok::<(), rectify::LayerError>(())
-    /// ```
-    pub fn at_zero(mut self, side: AtZero) -> Self {
-        self.inner.rule.zero_active = side.zero_is_active();
-        self
-    }
-
-    /// The mask cached by the last forward; `None` before any forward.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
-    ///
-    /// let mut relu = ReluLayer::new();
-    /// assert!(relu.mask().is_none());
-    /// relu.forward(&array![[-1.0, 1.0]])?;
-    /// assert_eq!(relu.mask().unwrap().to_array(), array![[false, true]]);
-    /// # Ok::<(), rectify::LayerError>(())
-    /// ```
-    pub fn mask(&self) -> Option<&Mask> {
-        self.inner.mask()
+        Rectifier::of(Relu::default())
     }
 }
-
-impl Default for ReluLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-super::delegate_layer!(ReluLayer);
 
 #[cfg(test)]
 mod tests {
     use ndarray::{array, Array2};
 
     use super::*;
-    use crate::activation::test_util::{check_table, same, G, INF, NAN, X};
+    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
     use crate::{Layer, LayerError};
 
     #[test]
@@ -301,9 +266,7 @@ mod tests {
     #[test]
     fn every_path_agrees_bit_for_bit() {
         for side in [AtZero::Inactive, AtZero::Active] {
-            super::super::tests::paths_agree(Relu {
-                zero_active: side.zero_is_active(),
-            });
+            paths_agree(ReluLayer::new().at_zero(side));
         }
     }
 }

@@ -1,8 +1,15 @@
-//! Test helper shared by the activation layers' unit tests: checks a
-//! semantics table through every entry point and many layouts.
+//! Test helpers shared by the family's unit tests: a semantics table
+//! checked through every entry point and many layouts, and every code path
+//! of a member checked against the portable one.
+
+use std::mem::MaybeUninit;
 
 use ndarray::{s, Array2};
 
+use super::kernel::{Backward, Forward, Predict};
+use super::lanes::Lanes;
+use super::loops::{self, Pass, WORD};
+use super::rectifier::{Member, Rectifier};
 use crate::Layer;
 
 pub(crate) const INF: f64 = f64::INFINITY;
@@ -126,5 +133,257 @@ pub(crate) fn check_table(layer: &mut dyn Layer, x: &[f64], y: &[f64], g: &[f64]
             &layer.predict(&xb.slice(s![1..;2, 1..;2])).unwrap(),
             &ya,
         );
+    }
+}
+
+/// Awkward values (NaN with payloads and both signs, ±0.0, ±inf,
+/// subnormals, the extremes) mixed with ordinary ones, deterministically.
+pub(crate) fn awkward(len: usize, seed: u64) -> Vec<f64> {
+    const SPECIAL: [f64; 12] = [
+        f64::NAN,
+        -f64::NAN,
+        0.0,
+        -0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        1e-310,
+        -1e-310,
+        f64::MAX,
+        f64::MIN,
+    ];
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let r = state >> 33;
+            match r % 4 {
+                0 => SPECIAL[(r / 4) as usize % SPECIAL.len()],
+                // A NaN with a payload.
+                1 if r % 64 == 1 => f64::from_bits(0x7ff8_0000_0000_0000 | r),
+                _ => (r % 2001) as f64 / 100.0 - 10.0,
+            }
+        })
+        .collect()
+}
+
+/// [`loops::blocks_copied`] with lanes `V` into a vector that starts out
+/// full of a NaN no pass produces from [`awkward`] values, so that an
+/// element left unwritten shows.
+fn copied_with<V: Lanes, P: Pass>(pass: &mut P, src: &[f64]) -> Vec<f64> {
+    let unwritten = MaybeUninit::new(f64::from_bits(0x7ff4_dead_beef_0000));
+    let mut out = vec![unwritten; src.len()];
+    loops::blocks_copied::<V, P>(pass, src, &mut out);
+    // SAFETY: every element was initialized, with `unwritten` if not by the pass.
+    out.into_iter()
+        .map(|y| unsafe { y.assume_init() })
+        .collect()
+}
+
+fn bits_of<'a>(a: impl IntoIterator<Item = &'a f64>) -> Vec<u64> {
+    a.into_iter().map(|v| v.to_bits()).collect()
+}
+
+/// Everything a member's passes produce, as bits.
+#[derive(Debug, PartialEq)]
+struct Run {
+    output: Vec<u64>,
+    mask: Vec<u64>,
+    predicted: Vec<u64>,
+    grad_input: Vec<u64>,
+    grad_params: Vec<Vec<u64>>,
+}
+
+/// A forward of `member` over `x` (of shape `dim`) with lanes `V`, in place
+/// or into new memory: the output and the mask words.
+fn forward_with<V: Lanes, M: Member>(
+    member: &mut M,
+    x: &[f64],
+    dim: (usize, usize),
+    copied: bool,
+) -> (Vec<f64>, Vec<u64>) {
+    let mut words = vec![0; x.len().div_ceil(WORD)];
+    let rule = member.rule();
+    let y = {
+        let (slopes, tap) = member.forward_parts(dim);
+        let mut pass = Forward {
+            rule,
+            slopes,
+            tap,
+            bits: &mut words,
+        };
+        run::<V, _>(&mut pass, x, copied)
+    };
+    member.forwarded();
+    (y, words)
+}
+
+/// The backward after [`forward_with`]: the input gradient and the
+/// parameter gradients.
+fn backward_with<V: Lanes, M: Member>(
+    member: &mut M,
+    g: &[f64],
+    words: &[u64],
+    copied: bool,
+) -> (Vec<f64>, Vec<Vec<u64>>) {
+    let rule = member.rule();
+    let dx = {
+        let (slopes, tap) = member.backward_parts();
+        let mut pass = Backward {
+            rule,
+            slopes,
+            tap,
+            bits: words,
+        };
+        run::<V, _>(&mut pass, g, copied)
+    };
+    member.backwarded();
+    let grads = member.params().iter().map(|p| bits_of(&p.grad)).collect();
+    (dx, grads)
+}
+
+/// `pass` over `src` with lanes `V`, in place on a copy or into new memory.
+fn run<V: Lanes, P: Pass>(pass: &mut P, src: &[f64], copied: bool) -> Vec<f64> {
+    if copied {
+        copied_with::<V, P>(pass, src)
+    } else {
+        let mut data = src.to_vec();
+        loops::blocks_in_place::<V, P>(pass, &mut data);
+        data
+    }
+}
+
+/// Every pass of `member` over `x` and `g` with lanes `V` (one lane for
+/// the tails), after checking that the in-place and copying loops agree.
+fn passes_with<V: Lanes, M: Member>(member: &M, x: &Array2<f64>, g: &Array2<f64>) -> Run {
+    let (xs, gs, dim) = (x.as_slice().unwrap(), g.as_slice().unwrap(), x.dim());
+    let mut in_place = member.clone();
+    let (y, mask) = forward_with::<V, M>(&mut in_place, xs, dim, false);
+    let (y_copied, mask_copied) = forward_with::<V, M>(&mut member.clone(), xs, dim, true);
+    assert_eq!(bits_of(&y_copied), bits_of(&y), "copied forward");
+    assert_eq!(mask_copied, mask, "copied forward's mask");
+
+    let mut copying = in_place.clone();
+    let (dx, grads) = backward_with::<V, M>(&mut in_place, gs, &mask, false);
+    let (dx_copied, grads_copied) = backward_with::<V, M>(&mut copying, gs, &mask, true);
+    assert_eq!(bits_of(&dx_copied), bits_of(&dx), "copied backward");
+    assert_eq!(grads_copied, grads, "copied backward's parameter gradients");
+
+    let mut table = Vec::new();
+    let mut predict = Predict {
+        rule: member.rule(),
+        slopes: member.predict_slopes(dim, &mut table),
+    };
+    Run {
+        output: bits_of(&y),
+        mask,
+        predicted: bits_of(&run::<V, _>(&mut predict, xs, true)),
+        grad_input: bits_of(&dx),
+        grad_params: grads,
+    }
+}
+
+/// [`passes_with`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn passes_with_avx2<M: Member>(member: &M, x: &Array2<f64>, g: &Array2<f64>) -> Run {
+    passes_with::<super::lanes::Avx2, M>(member, x, g)
+}
+
+/// The run of `layer`'s entry points on `x` and `g`, each from a fresh copy
+/// of `layer` (so that RReLU draws the same slopes), with the input reached
+/// through `view` of an array `make` builds.
+fn layer_run<M: Member>(layer: &Rectifier<M>, x: &Array2<f64>, g: &Array2<f64>) -> [Run; 3] {
+    let params = |l: &mut Rectifier<M>| -> Vec<Vec<u64>> {
+        l.params().iter().map(|p| bits_of(&p.grad)).collect()
+    };
+    let predicted = bits_of(&layer.predict(x).unwrap());
+    // The owned pair on standard arrays.
+    let mut owned = layer.clone();
+    let y = owned.forward_owned(x.clone()).unwrap();
+    let mask = owned.mask().unwrap().words().to_vec();
+    let dx = owned.backward_owned(g.clone()).unwrap();
+    let a = Run {
+        output: bits_of(&y),
+        mask,
+        predicted: predicted.clone(),
+        grad_input: bits_of(&dx),
+        grad_params: params(&mut owned),
+    };
+    // Views: transposed arrays seen through `.t()`.
+    let (xt, gt) = (x.t().to_owned(), g.t().to_owned());
+    let mut viewed = layer.clone();
+    let y = viewed.forward(&xt.t()).unwrap();
+    let mask = viewed.mask().unwrap().words().to_vec();
+    let dx = viewed.backward(&gt.t()).unwrap();
+    let b = Run {
+        output: bits_of(&y),
+        mask,
+        predicted: bits_of(&layer.predict(&xt.t()).unwrap()),
+        grad_input: bits_of(&dx),
+        grad_params: params(&mut viewed),
+    };
+    // Column-major owned arrays, and views sliced with steps.
+    let (rows, cols) = x.dim();
+    let mut wide = Array2::from_elem((rows, 2 * cols), f64::NAN);
+    wide.slice_mut(s![.., ..;2]).assign(x);
+    let mut mixed = layer.clone();
+    let y = mixed.forward(&wide.slice(s![.., ..;2])).unwrap();
+    let mask = mixed.mask().unwrap().words().to_vec();
+    let dx = mixed.backward_owned(gt.reversed_axes()).unwrap();
+    let c = Run {
+        output: bits_of(&y),
+        mask,
+        predicted: bits_of(&layer.predict(&wide.slice(s![.., ..;2])).unwrap()),
+        grad_input: bits_of(&dx),
+        grad_params: params(&mut mixed),
+    };
+    [a, b, c]
+}
+
+/// Every way of running `layer` (the SIMD blocks and the scalar tails, in
+/// place and into new memory, forward, predict and backward, every entry
+/// point of the layer, and the parallel path where enabled) agrees bit for
+/// bit with the portable path, at lengths that are not multiples of any
+/// SIMD width or of 64, for standard, transposed, F-order and sliced inputs.
+pub(crate) fn paths_agree<M: Member>(layer: Rectifier<M>) {
+    let mut lengths: Vec<(usize, usize)> = (0..=131).map(|n| (1, n)).collect();
+    lengths.extend([
+        (3, 21),
+        (2, 32),
+        (5, 13),
+        (7, 19),
+        (33, 65),
+        (2, 1031),
+        (131, 7),
+    ]);
+    for (rows, cols) in lengths {
+        let n = rows * cols;
+        let x = Array2::from_shape_vec((rows, cols), awkward(n, n as u64)).unwrap();
+        let g = Array2::from_shape_vec((rows, cols), awkward(n, 7 * n as u64)).unwrap();
+        let portable = passes_with::<f64, M>(layer.member(), &x, &g);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let sse2 = passes_with::<super::lanes::Sse2, M>(layer.member(), &x, &g);
+            assert_eq!(sse2, portable, "SSE2 {rows}x{cols}");
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                let avx2 = unsafe { passes_with_avx2(layer.member(), &x, &g) };
+                assert_eq!(avx2, portable, "AVX2 {rows}x{cols}");
+            }
+        }
+        for (run, how) in layer_run(&layer, &x, &g)
+            .iter()
+            .zip(["owned", "transposed", "sliced"])
+        {
+            assert_eq!(run, &portable, "{} {how} {rows}x{cols}", M::LAYER);
+        }
     }
 }

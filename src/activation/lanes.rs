@@ -1,9 +1,6 @@
-//! The machinery under the rectifier kernel: [`Lanes`], the few vector
-//! operations the rules are written in, for one `f64` (the portable path,
-//! and every array's tail), an SSE2 register (x86_64's baseline) and an AVX2
-//! register (chosen at run time); and the loops that run a [`Pass`] over a
-//! slice, 64 elements (one mask word) at a time, with the widest lanes the
-//! CPU has.
+//! [`Lanes`]: the few vector operations the family's rules are written in,
+//! for one `f64` (the portable path, and every array's tail), an SSE2
+//! register (x86_64's baseline) and an AVX2 register (chosen at run time).
 //!
 //! A rule is written once, generically over `Lanes`, so every path runs the
 //! same IEEE operations and agrees bit for bit; the kernel's tests check it.
@@ -13,216 +10,29 @@ use std::mem::MaybeUninit;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// Elements per block: one mask word.
-pub(super) const WORD: usize = u64::BITS as usize;
+/// The multipliers of Chris Wellons' `lowbias32` integer hash.
+const HASH: [u32; 2] = [0x7feb_352d, 0x846c_a68b];
 
-/// What a pass does to each element, and the mask word it keeps per block.
-///
-/// The loops below do every load and store; a pass only maps values, so
-/// every element of a block is written exactly once, whatever the pass.
-pub(super) trait Pass: Send {
-    /// The word block `k` starts from: its recorded sides, or 0.
-    #[inline(always)]
-    fn word(&self, _k: usize) -> u64 {
-        0
-    }
-    /// The new values of `x`, elements `i..i + V::N` of a block whose word
-    /// is `word` (which the pass may update).
-    fn lanes<V: Lanes>(&self, x: V, i: usize, word: &mut u64) -> V;
-    /// Takes block `k`'s final word.
-    #[inline(always)]
-    fn finish(&mut self, _k: usize, _word: u64) {}
-    /// The pass over blocks `..k` and the pass over blocks `k..`.
-    #[cfg(feature = "rayon")]
-    fn split_at(self, k: usize) -> (Self, Self)
-    where
-        Self: Sized;
-}
-
-/// Runs `pass` over `data` in place, on the calling thread even with the
-/// `rayon` feature: an in-place pass is bound by memory bandwidth, which one
-/// core nearly saturates on the 2-core machine this was measured on, where
-/// two threads ran it 0.85-1.2x as fast as one (no consistent gain) from
-/// 2^20 to 2^24 elements.
-pub(super) fn in_place<P: Pass>(mut pass: P, data: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { in_place_avx2(&mut pass, data) };
-    }
-    blocks_in_place::<Fast, P>(&mut pass, data);
-}
-
-/// Runs `pass` over `src` into a new vector, reading `src` once and
-/// writing the result once (no copy followed by a second pass).
-pub(super) fn copied<P: Pass>(pass: P, src: &[f64]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(src.len());
-    copy_into(pass, src, &mut out.spare_capacity_mut()[..src.len()]);
-    // SAFETY: `copy_into` wrote every element of the first `src.len()`
-    // elements of `out`'s spare capacity.
-    unsafe { out.set_len(src.len()) };
-    out
-}
-
-/// Runs `pass` over `src` into `dst`, of the same length, writing every
-/// element of `dst`.
-fn copy_into<P: Pass>(mut pass: P, src: &[f64], dst: &mut [MaybeUninit<f64>]) {
-    #[cfg(feature = "rayon")]
-    if let Some(mid) = parallel_split(src.len()) {
-        let (a, b) = pass.split_at(mid / WORD);
-        let ((sa, sb), (da, db)) = (src.split_at(mid), dst.split_at_mut(mid));
-        rayon::join(|| copy_into(a, sa, da), || copy_into(b, sb, db));
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { copy_into_avx2(&mut pass, src, dst) };
-    }
-    blocks_copied::<Fast, P>(&mut pass, src, dst);
-}
-
-/// Elements from which [`copy_into`] splits its work between threads.
-///
-/// Writing a new array is bound by the page faults of its fresh memory,
-/// which two threads take in parallel. Measured on 2 cores: 1.15-1.35x from
-/// 2^19 elements (4 MiB), 1.4-1.7x from 2^22 on, slower at 2^18.
-#[cfg(all(feature = "rayon", not(test)))]
-const PARALLEL_MIN: usize = 1 << 19;
-
-/// Small enough for the tests to reach the parallel path.
-#[cfg(all(feature = "rayon", test))]
-const PARALLEL_MIN: usize = 300;
-
-/// Where to cut `len` elements in two, at a block boundary, if there are at
-/// least [`PARALLEL_MIN`]: the halves go to two threads (and may be cut
-/// again).
-#[cfg(feature = "rayon")]
-fn parallel_split(len: usize) -> Option<usize> {
-    (len >= PARALLEL_MIN).then(|| (len / 2).next_multiple_of(WORD))
-}
-
-/// The widest lanes every CPU of the target has.
-#[cfg(target_arch = "x86_64")]
-type Fast = Sse2;
-#[cfg(not(target_arch = "x86_64"))]
-type Fast = f64;
-
-/// [`blocks_in_place`] compiled for AVX2.
-///
-/// # Safety
-///
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn in_place_avx2<P: Pass>(pass: &mut P, data: &mut [f64]) {
-    blocks_in_place::<Avx2, P>(pass, data);
-}
-
-/// [`blocks_copied`] compiled for AVX2.
-///
-/// # Safety
-///
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn copy_into_avx2<P: Pass>(pass: &mut P, src: &[f64], dst: &mut [MaybeUninit<f64>]) {
-    blocks_copied::<Avx2, P>(pass, src, dst);
-}
-
-/// Runs `pass` over `data` in place with lanes `V` for whole blocks and one
-/// lane for the tail.
+/// `lowbias32`, the 32-bit hash [`Lanes::uniform`] draws from: a bijection
+/// with good avalanche on consecutive inputs.
 #[inline(always)]
-pub(super) fn blocks_in_place<V: Lanes, P: Pass>(pass: &mut P, data: &mut [f64]) {
-    let mut blocks = data.chunks_exact_mut(WORD);
-    let mut k = 0;
-    for block in &mut blocks {
-        run_block::<V, P>(pass, k, WORD, block);
-        k += 1;
-    }
-    let tail = blocks.into_remainder();
-    if !tail.is_empty() {
-        run_block::<f64, P>(pass, k, tail.len(), tail);
-    }
+pub(crate) fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(HASH[0]);
+    x ^= x >> 15;
+    x = x.wrapping_mul(HASH[1]);
+    x ^ (x >> 16)
 }
 
-/// Runs `pass` over `src` into `dst`, of the same length, with lanes `V`
-/// for whole blocks and one lane for the tail; writes every element of `dst`.
-#[inline(always)]
-pub(super) fn blocks_copied<V: Lanes, P: Pass>(
-    pass: &mut P,
-    src: &[f64],
-    dst: &mut [MaybeUninit<f64>],
-) {
-    assert_eq!(src.len(), dst.len());
-    let mut blocks = src.chunks_exact(WORD).zip(dst.chunks_exact_mut(WORD));
-    let mut k = 0;
-    for (src, dst) in &mut blocks {
-        run_block::<V, P>(pass, k, WORD, &mut Copied { src, dst });
-        k += 1;
-    }
-    let done = k * WORD;
-    if done < src.len() {
-        let (src, dst) = (&src[done..], &mut dst[done..]);
-        run_block::<f64, P>(pass, k, src.len(), &mut Copied { src, dst });
-    }
-}
+/// `2^-32`: turns a 32-bit hash into a multiple of it in `[0, 1)`.
+const UNIT: f64 = 1.0 / 4_294_967_296.0;
 
-/// Runs `pass` over block `k`, elements `0..len` of `io`, `V::N` at a time;
-/// `len` is a multiple of `V::N`. Stores every element.
-#[inline(always)]
-fn run_block<V: Lanes, P: Pass>(pass: &mut P, k: usize, len: usize, io: &mut (impl Io + ?Sized)) {
-    // A constant in every instance: `len` is `WORD` or `V::N` is 1.
-    assert_eq!(len % V::N, 0, "no element left unwritten");
-    let mut word = pass.word(k);
-    for i in (0..len / V::N).map(|j| j * V::N) {
-        let y = pass.lanes(io.load::<V>(i), i, &mut word);
-        io.store(i, y);
-    }
-    pass.finish(k, word);
-}
-
-/// Where a block is read from and written to.
-trait Io {
-    /// Elements `i..i + V::N` of the input.
-    fn load<V: Lanes>(&self, i: usize) -> V;
-    /// Writes elements `i..i + V::N` of the output.
-    fn store<V: Lanes>(&mut self, i: usize, y: V);
-}
-
-/// In place.
-impl Io for [f64] {
-    #[inline(always)]
-    fn load<V: Lanes>(&self, i: usize) -> V {
-        V::load(&self[i..])
-    }
-
-    #[inline(always)]
-    fn store<V: Lanes>(&mut self, i: usize, y: V) {
-        y.store(&mut self[i..]);
-    }
-}
-
-/// From `src` into the uninitialized `dst` of the same length.
-struct Copied<'a> {
-    src: &'a [f64],
-    dst: &'a mut [MaybeUninit<f64>],
-}
-
-impl Io for Copied<'_> {
-    #[inline(always)]
-    fn load<V: Lanes>(&self, i: usize) -> V {
-        V::load(&self.src[i..])
-    }
-
-    #[inline(always)]
-    fn store<V: Lanes>(&mut self, i: usize, y: V) {
-        y.store_uninit(&mut self.dst[i..]);
-    }
-}
+/// `2^52` as bits: OR-ed with an integer below `2^52` it makes the `f64`
+/// `2^52 + n`, exactly.
+const TWO_52: u64 = 0x4330_0000_0000_0000;
 
 /// A group of `N` `f64` lanes and the per-lane operations the rules need.
-pub(crate) trait Lanes: Copy {
+pub trait Lanes: Copy {
     /// How many `f64` one value holds.
     const N: usize;
     /// One boolean per lane.
@@ -243,10 +53,18 @@ pub(crate) trait Lanes: Copy {
     fn not_le(self, t: Self) -> Self::Mask;
     /// `!(self < t)`, lane by lane: true for NaN.
     fn not_lt(self, t: Self) -> Self::Mask;
+    /// Lanes set in both masks.
+    fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// `a` where `m` is set, else `b`.
     fn select(m: Self::Mask, a: Self, b: Self) -> Self;
     /// `self · k`, lane by lane.
     fn mul(self, k: Self) -> Self;
+    /// `self + k`, lane by lane.
+    fn add(self, k: Self) -> Self;
+    /// Lane `j` is `hash32(seed + i + j) · 2^-32` (integer arithmetic
+    /// modulo `2^32`): a uniform draw in `[0, 1)` that depends only on
+    /// `seed` and the element's index `i + j`, exactly the same on every path.
+    fn uniform(seed: u32, i: usize) -> Self;
     /// The mask as the low `N` bits of a word, lane `i` at bit `i`.
     fn to_bits(m: Self::Mask) -> u64;
     /// The mask of bits `i..i + N` of `word`, bit `i + j` for lane `j`: the
@@ -302,6 +120,11 @@ impl Lanes for f64 {
     }
 
     #[inline(always)]
+    fn and(a: bool, b: bool) -> bool {
+        a & b
+    }
+
+    #[inline(always)]
     fn select(m: bool, a: Self, b: Self) -> Self {
         if m {
             a
@@ -313,6 +136,17 @@ impl Lanes for f64 {
     #[inline(always)]
     fn mul(self, k: Self) -> Self {
         self * k
+    }
+
+    #[inline(always)]
+    fn add(self, k: Self) -> Self {
+        self + k
+    }
+
+    #[inline(always)]
+    fn uniform(seed: u32, i: usize) -> Self {
+        let h = hash32(seed.wrapping_add(i as u32));
+        (f64::from_bits(TWO_52 | u64::from(h)) - f64::from_bits(TWO_52)) * UNIT
     }
 
     #[inline(always)]
@@ -393,6 +227,12 @@ impl Lanes for Sse2 {
     }
 
     #[inline(always)]
+    fn and(a: __m128d, b: __m128d) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_and_pd(a, b) }
+    }
+
+    #[inline(always)]
     fn select(m: __m128d, a: Self, b: Self) -> Self {
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe { Sse2(_mm_or_pd(_mm_and_pd(m, a.0), _mm_andnot_pd(m, b.0))) }
@@ -402,6 +242,38 @@ impl Lanes for Sse2 {
     fn mul(self, k: Self) -> Self {
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe { Sse2(_mm_mul_pd(self.0, k.0)) }
+    }
+
+    #[inline(always)]
+    fn add(self, k: Self) -> Self {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { Sse2(_mm_add_pd(self.0, k.0)) }
+    }
+
+    #[inline(always)]
+    fn uniform(seed: u32, i: usize) -> Self {
+        // `hash32` on 32-bit values held in 64-bit lanes, where `mul_epu32`
+        // multiplies the low halves; masking keeps each lane below 2^32.
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe {
+            let low = _mm_set1_epi64x(0xffff_ffff);
+            let first = u64::from(seed.wrapping_add(i as u32));
+            let mut x = _mm_and_si128(
+                _mm_add_epi64(_mm_set1_epi64x(first as i64), _mm_set_epi64x(1, 0)),
+                low,
+            );
+            x = _mm_xor_si128(x, _mm_srli_epi64::<16>(x));
+            x = _mm_and_si128(_mm_mul_epu32(x, _mm_set1_epi64x(HASH[0].into())), low);
+            x = _mm_xor_si128(x, _mm_srli_epi64::<15>(x));
+            x = _mm_and_si128(_mm_mul_epu32(x, _mm_set1_epi64x(HASH[1].into())), low);
+            x = _mm_xor_si128(x, _mm_srli_epi64::<16>(x));
+            let two_52 = _mm_set1_epi64x(TWO_52 as i64);
+            let n = _mm_sub_pd(
+                _mm_castsi128_pd(_mm_or_si128(x, two_52)),
+                _mm_castsi128_pd(two_52),
+            );
+            Sse2(_mm_mul_pd(n, _mm_set1_pd(UNIT)))
+        }
     }
 
     #[inline(always)]
@@ -425,7 +297,7 @@ impl Lanes for Sse2 {
 
 /// Four lanes in an AVX2 register.
 ///
-/// Only used in [`in_place_avx2`] and [`copy_into_avx2`], which are only
+/// Only used in the loops' `in_place_avx2` and `copy_into_avx2`, which are only
 /// called once `is_x86_feature_detected!("avx2")` said yes: that is what
 /// makes the `unsafe` blocks of its methods sound.
 #[cfg(target_arch = "x86_64")]
@@ -492,6 +364,12 @@ impl Lanes for Avx2 {
     }
 
     #[inline(always)]
+    fn and(a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { _mm256_and_pd(a, b) }
+    }
+
+    #[inline(always)]
     fn select(m: __m256d, a: Self, b: Self) -> Self {
         // SAFETY: see the type's documentation: the CPU has AVX2.
         unsafe { Avx2(_mm256_blendv_pd(b.0, a.0, m)) }
@@ -501,6 +379,40 @@ impl Lanes for Avx2 {
     fn mul(self, k: Self) -> Self {
         // SAFETY: see the type's documentation: the CPU has AVX2.
         unsafe { Avx2(_mm256_mul_pd(self.0, k.0)) }
+    }
+
+    #[inline(always)]
+    fn add(self, k: Self) -> Self {
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe { Avx2(_mm256_add_pd(self.0, k.0)) }
+    }
+
+    #[inline(always)]
+    fn uniform(seed: u32, i: usize) -> Self {
+        // As for `Sse2`, four lanes at a time.
+        // SAFETY: see the type's documentation: the CPU has AVX2.
+        unsafe {
+            let low = _mm256_set1_epi64x(0xffff_ffff);
+            let first = u64::from(seed.wrapping_add(i as u32));
+            let mut x = _mm256_and_si256(
+                _mm256_add_epi64(
+                    _mm256_set1_epi64x(first as i64),
+                    _mm256_set_epi64x(3, 2, 1, 0),
+                ),
+                low,
+            );
+            x = _mm256_xor_si256(x, _mm256_srli_epi64::<16>(x));
+            x = _mm256_and_si256(_mm256_mul_epu32(x, _mm256_set1_epi64x(HASH[0].into())), low);
+            x = _mm256_xor_si256(x, _mm256_srli_epi64::<15>(x));
+            x = _mm256_and_si256(_mm256_mul_epu32(x, _mm256_set1_epi64x(HASH[1].into())), low);
+            x = _mm256_xor_si256(x, _mm256_srli_epi64::<16>(x));
+            let two_52 = _mm256_set1_epi64x(TWO_52 as i64);
+            let n = _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(x, two_52)),
+                _mm256_castsi256_pd(two_52),
+            );
+            Avx2(_mm256_mul_pd(n, _mm256_set1_pd(UNIT)))
+        }
     }
 
     #[inline(always)]
@@ -540,4 +452,64 @@ unsafe fn opaque(mut v: __m256d) -> __m256d {
         std::arch::asm!("/* {0} */", inout(ymm_reg) v, options(pure, nomem, nostack, preserves_flags));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_mask_bits_round_trip() {
+        for bits in 0..4 {
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits, 0)), bits);
+            assert_eq!(Sse2::to_bits(Sse2::from_bits(bits << 62, 62)), bits);
+            // Other bits of the word are ignored.
+            assert_eq!(
+                Sse2::to_bits(Sse2::from_bits(!(3 << 40) | bits << 40, 40)),
+                bits
+            );
+        }
+    }
+
+    #[test]
+    fn uniform_lanes_agree_with_the_scalar_hash_and_cover_the_unit_interval() {
+        let mut seen = [0usize; 16];
+        for seed in [0u32, 1, 0xdead_beef, u32::MAX] {
+            for i in [0, 1, 60, 4096] {
+                let one: Vec<f64> = (0..4)
+                    .map(|j| <f64 as Lanes>::uniform(seed, i + j))
+                    .collect();
+                for (j, &u) in one.iter().enumerate() {
+                    let h = hash32(seed.wrapping_add((i + j) as u32));
+                    assert_eq!(u, f64::from(h) / 4_294_967_296.0);
+                    assert!((0.0..1.0).contains(&u));
+                    seen[(u * 16.0) as usize] += 1;
+                }
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let mut two = [0.0; 2];
+                    Sse2::uniform(seed, i).store(&mut two);
+                    assert_eq!(two[..], one[..2]);
+                    if is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU has AVX2.
+                        let four = unsafe { avx2_uniform(seed, i) };
+                        assert_eq!(four[..], one[..]);
+                    }
+                }
+            }
+        }
+        assert!(seen.iter().filter(|&&n| n > 0).count() > 8, "{seen:?}");
+    }
+
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_uniform(seed: u32, i: usize) -> [f64; 4] {
+        let mut four = [0.0; 4];
+        Avx2::uniform(seed, i).store(&mut four);
+        four
+    }
 }
