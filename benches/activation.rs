@@ -9,15 +9,17 @@
 //!
 //! Groups (one per operation, each with the shapes in [`SHAPES`]):
 //!
-//! - `forward_owned`, `backward_owned`: the in-place passes. Their input is
+//! - `forward_owned`, `backward_owned`: the in-place passes, for every
+//!   member of the family ([`family`]). Their input is
 //!   refilled from a fixed random array before every timed call, outside the
 //!   timed region: a ReLU output fed back in is all positive (flattering
 //!   branchy code) and a Leaky output fed back sinks into subnormals.
-//! - `forward`, `predict`: a new array from `&ArrayRef2`, against both
+//! - `forward`, `predict`: a new array from `&ArrayRef2`, for ReLU and
+//!   Leaky ReLU ([`layers`]), against both
 //!   `copy` and `alloc_copy` (`to_owned`: the same allocation plus a copy).
 //! - `step`: a training step through one activation, `forward_owned` then
 //!   `backward_owned`, inputs refilled outside the timed region; alone
-//!   (`relu`, `leaky`) and inside a `Sequential` (`seq_relu`, `seq_leaky`).
+//!   (every member) and inside a `Sequential` (`seq_relu`, `seq_leaky`).
 //! - `dense_step`: the same step through a `Sequential` of Dense(n → n) and
 //!   ReLU, against the Dense alone, at the two smaller shapes.
 //!
@@ -36,17 +38,42 @@ use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 use rectify::ndarray::{Array1, Array2};
-use rectify::{DenseLayer, Layer, LeakyReluLayer, ReluLayer, Sequential};
+use rectify::{
+    ClippedReluLayer, DenseLayer, Layer, LeakyReluLayer, PReluLayer, RReluLayer, ReluLayer,
+    Sequential, ThresholdLayer,
+};
 
 /// (rows, columns): in L1/L2, in L2, about the size of L3, far beyond L3.
 const SHAPES: [(usize, usize); 4] = [(64, 128), (256, 1024), (1024, 4096), (4096, 4096)];
 
-/// The layers every group measures, by name.
-fn layers() -> [(&'static str, Box<dyn Layer>); 2] {
-    [
+/// ReLU and Leaky ReLU, by name: the layers every group measures.
+fn layers() -> Vec<(&'static str, Box<dyn Layer>)> {
+    vec![
         ("relu", Box::new(ReluLayer::new())),
         ("leaky", Box::new(LeakyReluLayer::default())),
     ]
+}
+
+/// Every member of the family, by name, for inputs with `cols` columns:
+/// the layers the in-place groups measure. PReLU has one slope per column.
+fn family(cols: usize) -> Vec<(&'static str, Box<dyn Layer>)> {
+    let mut all = layers();
+    all.extend([
+        (
+            "relu6",
+            Box::new(ClippedReluLayer::relu6()) as Box<dyn Layer>,
+        ),
+        (
+            "threshold",
+            Box::new(ThresholdLayer::new(0.1, -1.0).expect("finite")),
+        ),
+        ("rrelu", Box::new(RReluLayer::default())),
+        (
+            "prelu",
+            Box::new(PReluLayer::new(cols, 0.25).expect("valid")),
+        ),
+    ]);
+    all
 }
 
 /// A fixed array, uniform in [-1, 1).
@@ -124,7 +151,7 @@ fn forward_owned(c: &mut Criterion) {
         let x = random(shape, 1);
         let mut g = group(c, "forward_owned", shape);
         copy(&mut g, &x);
-        for (name, mut layer) in layers() {
+        for (name, mut layer) in family(shape.1) {
             refilled(&mut g, name, [&x], |[a]| {
                 [layer.forward_owned(a).expect("shapes fit")]
             });
@@ -139,7 +166,7 @@ fn backward_owned(c: &mut Criterion) {
         let grad = random(shape, 2);
         let mut g = group(c, "backward_owned", shape);
         copy(&mut g, &grad);
-        for (name, mut layer) in layers() {
+        for (name, mut layer) in family(shape.1) {
             layer.forward(&x).expect("shapes fit");
             refilled(&mut g, name, [&grad], |[a]| {
                 [layer.backward_owned(a).expect("shapes fit")]
@@ -184,7 +211,7 @@ fn step(c: &mut Criterion) {
         let grad = random(shape, 2);
         let mut g = group(c, "step", shape);
         copy(&mut g, &x);
-        for (name, mut layer) in layers() {
+        for (name, mut layer) in family(shape.1) {
             refilled(&mut g, name, [&x, &grad], |[a, d]| {
                 let y = layer.forward_owned(a).expect("shapes fit");
                 [y, layer.backward_owned(d).expect("shapes fit")]

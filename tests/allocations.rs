@@ -1,12 +1,16 @@
 //! What the activation layers allocate, counted by a global allocator: the
-//! cached mask costs one bit per element, a steady-state training step
-//! allocates nothing, and `forward`/`predict` allocate only their result.
+//! cached mask costs one bit per element (RReLU's slopes are regenerated,
+//! not stored), a steady-state training step allocates nothing, and
+//! `forward`/`predict` allocate only their result. PReLU, which needs its
+//! input for the slope gradient, caches it once and reuses the buffer.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use rectify::ndarray::Array2;
-use rectify::{Layer, LeakyReluLayer, ReluLayer};
+use rectify::{
+    ClippedReluLayer, Layer, LeakyReluLayer, PReluLayer, RReluLayer, ReluLayer, ThresholdLayer,
+};
 
 /// Counts the allocations of the current thread (the test harness runs
 /// tests on several threads at once).
@@ -66,11 +70,14 @@ fn input(shape: (usize, usize)) -> Array2<f64> {
     Array2::from_shape_fn(shape, |(i, j)| ((i * 7 + j * 13) % 11) as f64 - 5.0)
 }
 
-/// Makers of fresh layers, one of each kind.
-fn layers() -> [fn() -> Box<dyn Layer>; 2] {
+/// Makers of fresh layers, one of each member whose cache is the mask alone.
+fn layers() -> [fn() -> Box<dyn Layer>; 5] {
     [
         || Box::new(ReluLayer::new()),
         || Box::new(LeakyReluLayer::default()),
+        || Box::new(ClippedReluLayer::relu6()),
+        || Box::new(ThresholdLayer::new(0.5, -1.0).unwrap()),
+        || Box::new(RReluLayer::default()),
     ]
 }
 
@@ -155,6 +162,38 @@ fn new_arrays_allocate_only_the_result() {
             assert_eq!((count, bytes), (1, n * 8), "predict {shape:?}");
             let (_, count, bytes) = counted(|| layer.backward(&g).unwrap());
             assert_eq!((count, bytes), (1, n * 8), "backward {shape:?}");
+        }
+    }
+}
+
+#[test]
+fn prelu_caches_its_input_once_and_then_allocates_nothing() {
+    for shape in SHAPES {
+        let n = shape.0 * shape.1;
+        let mut prelu = PReluLayer::new(shape.1, 0.25).unwrap();
+        let (x0, g0) = (input(shape), input(shape).mapv(|v| 0.5 - v));
+        // The first forward: the mask, the input's copy, the slope table
+        // (one slope per column plus one mask word's worth).
+        let (x, g) = (x0.clone(), g0.clone());
+        let (mut x, count, bytes) = counted(|| prelu.forward_owned(x).unwrap());
+        let table = (shape.1 + 64) * 8;
+        assert_eq!(
+            (count, bytes),
+            (3, n.div_ceil(64) * 8 + n * 8 + table),
+            "{shape:?}"
+        );
+        // The first backward: the per-position slope-gradient sums.
+        let (mut g, count, bytes) = counted(|| prelu.backward_owned(g).unwrap());
+        assert_eq!((count, bytes), (1, table), "{shape:?}");
+        for _ in 0..3 {
+            x.assign(&x0);
+            g.assign(&g0);
+            let ((y, dx), count, bytes) = counted(|| {
+                let y = prelu.forward_owned(x).unwrap();
+                (y, prelu.backward_owned(g).unwrap())
+            });
+            assert_eq!((count, bytes), (0, 0), "{shape:?}");
+            (x, g) = (y, dx);
         }
     }
 }

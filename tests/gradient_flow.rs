@@ -1,5 +1,5 @@
-//! Gradient flow: `GradCheck` agrees with every layer's `backward`, alone
-//! and chained into MLPs, on standard, transposed and sliced inputs; and a
+//! Gradient flow: `GradCheck` agrees with every layer's `backward` (every
+//! member of the rectifier family and Dense), alone and chained into MLPs, on standard, transposed and sliced inputs; and a
 //! layer whose backward is off by 1% inside a `Sequential` is caught.
 
 use ndarray_rand::rand_distr::StandardNormal;
@@ -7,32 +7,44 @@ use ndarray_rand::RandomExt;
 use rectify::ndarray::{s, Array2, ArrayRef2};
 use rectify::rand::{rngs::StdRng, SeedableRng};
 use rectify::{
-    DenseLayer, GradArray, GradCheck, Layer, LeakyReluLayer, Param, ReluLayer, Result, Sequential,
+    ClippedReluLayer, DenseLayer, GradArray, GradCheck, Layer, LeakyReluLayer, PReluLayer, Param,
+    RReluLayer, ReluLayer, Result, Sequential, ThresholdLayer,
 };
 
-/// The rectifiers under test: ReLU, and Leaky ReLU with the default slope,
-/// a large one and a negative one.
-const SLOPES: [Option<f64>; 4] = [None, Some(0.01), Some(0.2), Some(-0.3)];
+/// A named maker of one rectifier.
+type Activation = (&'static str, fn() -> Box<dyn Layer>);
 
-/// `None` is ReLU, `Some(slope)` Leaky ReLU with that slope.
-fn activation(slope: Option<f64>) -> Box<dyn Layer> {
-    match slope {
-        None => Box::new(ReluLayer::new()),
-        Some(slope) => Box::new(LeakyReluLayer::new(slope).unwrap()),
-    }
-}
+/// Every member of the family under test: ReLU, Leaky ReLU with the
+/// default slope, a large one and a negative one, clipped ReLU with a cap
+/// that normal inputs cross, a threshold, PReLU (its slope checked too),
+/// and RReLU with equal bounds (the checker differentiates `predict`, which
+/// uses the mean slope, so only then is it the forward's function).
+const ACTIVATIONS: [Activation; 9] = [
+    ("relu", || Box::new(ReluLayer::new())),
+    ("leaky 0.01", || Box::new(LeakyReluLayer::default())),
+    ("leaky 0.2", || Box::new(LeakyReluLayer::new(0.2).unwrap())),
+    ("leaky -0.3", || {
+        Box::new(LeakyReluLayer::new(-0.3).unwrap())
+    }),
+    ("clipped 1", || {
+        Box::new(ClippedReluLayer::new(1.0).unwrap())
+    }),
+    ("relu6", || Box::new(ClippedReluLayer::relu6())),
+    ("threshold", || {
+        Box::new(ThresholdLayer::new(0.3, -2.0).unwrap())
+    }),
+    ("prelu", || Box::new(PReluLayer::new(1, -0.3).unwrap())),
+    ("rrelu", || Box::new(RReluLayer::new(0.2, 0.2).unwrap())),
+];
 
-/// Dense layers `widths[0] → widths[1] → …` with the activation given by
-/// `slope` between them (none after the last), He-initialised from `seed`.
-fn mlp(widths: &[usize], slope: Option<f64>, seed: u64) -> Sequential {
+/// Dense layers `widths[0] → widths[1] → …` with the activation `make`
+/// between them (none after the last), He-initialised from `seed`.
+fn mlp(widths: &[usize], make: fn() -> Box<dyn Layer>, seed: u64) -> Sequential {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut net = Sequential::new();
     for (i, pair) in widths.windows(2).enumerate() {
         if i > 0 {
-            match slope {
-                None => net.push(ReluLayer::new()),
-                Some(slope) => net.push(LeakyReluLayer::new(slope).unwrap()),
-            };
+            net.push(make());
         }
         net.push(DenseLayer::new(pair[0], pair[1], &mut rng));
     }
@@ -106,10 +118,10 @@ fn nonzero_weight_grads(dense: &DenseLayer) -> f64 {
 #[test]
 fn each_activation_alone() {
     let inputs = Layouts::new(6, 5, 10);
-    for slope in SLOPES {
-        let mut layer = activation(slope);
+    for (name, make) in ACTIVATIONS {
+        let mut layer = make();
         inputs.each(|layout, x| {
-            assert_gradients_flow(layer.as_mut(), x, &format!("{slope:?}, {layout}"));
+            assert_gradients_flow(layer.as_mut(), x, &format!("{name}, {layout}"));
         });
     }
 }
@@ -127,13 +139,13 @@ fn dense_alone() {
 #[test]
 fn two_dense_layers_with_each_activation() {
     let inputs = Layouts::new(8, 4, 30);
-    for slope in SLOPES {
-        let mut net = mlp(&[4, 6, 3], slope, 31);
+    for (name, make) in ACTIVATIONS {
+        let mut net = mlp(&[4, 6, 3], make, 31);
         inputs.each(|layout, x| {
-            assert_gradients_flow(&mut net, x, &format!("{slope:?}, {layout}"));
+            assert_gradients_flow(&mut net, x, &format!("{name}, {layout}"));
             // The gradient reached the first layer, not just the last.
             let first: &DenseLayer = net.layer(0).unwrap();
-            assert!(nonzero_weight_grads(first) > 0.5, "{slope:?}, {layout}");
+            assert!(nonzero_weight_grads(first) > 0.5, "{name}, {layout}");
         });
     }
 }
@@ -141,12 +153,12 @@ fn two_dense_layers_with_each_activation() {
 #[test]
 fn three_dense_layers_with_each_activation() {
     let inputs = Layouts::new(8, 4, 40);
-    for slope in SLOPES {
-        let mut net = mlp(&[4, 7, 5, 3], slope, 41);
+    for (name, make) in ACTIVATIONS {
+        let mut net = mlp(&[4, 7, 5, 3], make, 41);
         inputs.each(|layout, x| {
-            assert_gradients_flow(&mut net, x, &format!("{slope:?}, {layout}"));
+            assert_gradients_flow(&mut net, x, &format!("{name}, {layout}"));
             let first: &DenseLayer = net.layer(0).unwrap();
-            assert!(nonzero_weight_grads(first) > 0.5, "{slope:?}, {layout}");
+            assert!(nonzero_weight_grads(first) > 0.5, "{name}, {layout}");
         });
     }
 }
