@@ -1,12 +1,15 @@
 //! Rectified-linear activation layers on [`ndarray`], with an explicit
 //! `forward` and `backward`.
 //!
-//! [`ReluLayer`] and [`LeakyReluLayer`] implement [`Layer`]: `forward` caches
-//! a one-bit-per-element [`Mask`] of the active inputs, `backward` turns
+//! The rectifier family, each member a [`Rectifier`] over one kernel:
+//! [`ReluLayer`], [`LeakyReluLayer`], [`PReluLayer`] (learned slopes),
+//! [`RReluLayer`] (randomized slopes), [`ClippedReluLayer`] (ReLU6) and
+//! [`ThresholdLayer`]. Each implements [`Layer`]: `forward` caches a
+//! one-bit-per-element [`Mask`] of the active inputs, `backward` turns
 //! dL/d(output) into dL/d(input) from it. The `_owned` methods work in place.
-//! NaN propagates (never swallowed as `f64::max(0.0, NaN)` would), `-0.0`
-//! and infinities follow PyTorch, and the side that `±0.0` falls on is a
-//! choice ([`AtZero`]).
+//! NaN propagates (never swallowed as `f64::max(0.0, NaN)` would),
+//! infinities and the kinks follow PyTorch, and the side that `±0.0` falls
+//! on is a choice ([`AtZero`]).
 //!
 //! To train them: [`DenseLayer`] (`y = x·W + b`), [`Sequential`] to chain
 //! layers, the [`loss`] functions and the [`Sgd`] optimizer.

@@ -172,14 +172,15 @@ fn prelu_caches_its_input_once_and_then_allocates_nothing() {
         let n = shape.0 * shape.1;
         let mut prelu = PReluLayer::new(shape.1, 0.25).unwrap();
         let (x0, g0) = (input(shape), input(shape).mapv(|v| 0.5 - v));
-        // The first forward: the mask, the input's copy, the slope table
-        // (one slope per column plus one mask word's worth).
+        // The first forward: the mask, the input's copy (padded to whole
+        // 64-element blocks), the slope table (one slope per column plus
+        // one block's worth).
         let (x, g) = (x0.clone(), g0.clone());
         let (mut x, count, bytes) = counted(|| prelu.forward_owned(x).unwrap());
         let table = (shape.1 + 64) * 8;
         assert_eq!(
             (count, bytes),
-            (3, n.div_ceil(64) * 8 + n * 8 + table),
+            (3, n.div_ceil(64) * 8 + n.div_ceil(64) * 64 * 8 + table),
             "{shape:?}"
         );
         // The first backward: the per-position slope-gradient sums.

@@ -24,7 +24,12 @@ fn value() -> impl Strategy<Value = f64> {
         // The kinks of the clipped and threshold layers below, and their
         // neighbours.
         1 => prop::sample::select(vec![6.0, 0.5, -1.5, 2.0]),
-        1 => prop::sample::select(vec![6.0f64.next_up(), 0.5f64.next_down(), (-1.5f64).next_up()]),
+        // (The floats just above 6, below 0.5 and above -1.5.)
+        1 => prop::sample::select(vec![
+            f64::from_bits(6.0f64.to_bits() + 1),
+            f64::from_bits(0.5f64.to_bits() - 1),
+            f64::from_bits((-1.5f64).to_bits() - 1),
+        ]),
     ]
 }
 

@@ -39,8 +39,11 @@ pub(crate) fn derivative<R: Rule>(rule: R, x: f64, slope: f64) -> f64 {
 
 /// Where each element's slope comes from.
 pub trait Slopes: Copy + Send + Sync {
-    /// The slopes of elements `i..i + V::N` of block `k`.
-    fn lanes<V: Lanes>(&self, k: usize, i: usize) -> V;
+    /// Starts block `k`.
+    #[inline(always)]
+    fn begin(&mut self, _k: usize) {}
+    /// The slopes of elements `i..i + V::N` of the current block.
+    fn lanes<V: Lanes>(&self, i: usize) -> V;
     /// The same slopes for the blocks from `k` on, numbered from 0.
     #[cfg(feature = "rayon")]
     fn skip_blocks(self, k: usize) -> Self;
@@ -52,7 +55,7 @@ pub struct Fixed(pub f64);
 
 impl Slopes for Fixed {
     #[inline(always)]
-    fn lanes<V: Lanes>(&self, _k: usize, _i: usize) -> V {
+    fn lanes<V: Lanes>(&self, _i: usize) -> V {
         V::splat(self.0)
     }
 
@@ -70,6 +73,10 @@ pub struct Columns<'a> {
     table: &'a [f64],
     cols: usize,
     first: usize,
+    /// Where the current block's slopes start in the table.
+    start: usize,
+    /// The current block's slopes: `table[start..start + WORD]`.
+    block: &'a [f64; WORD],
 }
 
 impl<'a> Columns<'a> {
@@ -77,12 +84,12 @@ impl<'a> Columns<'a> {
     /// columns in `table`, whose buffer is reused.
     pub fn new(slopes: &[f64], cols: usize, table: &'a mut Vec<f64>) -> Self {
         table.clear();
-        table.extend((0..cols + WORD).map(|j| slopes[j % cols.max(1) % slopes.len()]));
-        Columns {
-            table,
-            cols,
-            first: 0,
+        if slopes.len() == 1 {
+            table.resize(cols + WORD, slopes[0]);
+        } else {
+            table.extend(slopes.iter().cycle().take(cols + WORD));
         }
+        Columns::laid_out(table, cols)
     }
 
     /// Slopes already laid out by [`Columns::new`] for `cols` columns.
@@ -91,21 +98,29 @@ impl<'a> Columns<'a> {
             table,
             cols,
             first: 0,
+            start: 0,
+            block: window(table, 0),
         }
     }
 
-    /// The column of block `k`'s first element: where the block's slopes
+    /// The column of the current block's first element: where its slopes
     /// start in the table.
     #[inline(always)]
-    pub fn start(&self, k: usize) -> usize {
-        ((self.first + k) * WORD) % self.cols
+    pub fn start(&self) -> usize {
+        self.start
     }
 }
 
 impl Slopes for Columns<'_> {
     #[inline(always)]
-    fn lanes<V: Lanes>(&self, k: usize, i: usize) -> V {
-        V::load(&self.table[self.start(k) + i..])
+    fn begin(&mut self, k: usize) {
+        self.start = ((self.first + k) * WORD) % self.cols;
+        self.block = window(self.table, self.start);
+    }
+
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, i: usize) -> V {
+        V::load(&self.block[i..])
     }
 
     #[cfg(feature = "rayon")]
@@ -118,14 +133,17 @@ impl Slopes for Columns<'_> {
 }
 
 /// A slope drawn from U(lower, upper) for each element, the same for the
-/// same key and element every time: `lower + (upper - lower)·u`, where `u`
-/// is [`Lanes::uniform`] seeded by `key` and the element's block.
+/// same key and element every time: `lower + h·((upper - lower)·2^-32)`,
+/// where `h` is [`Lanes::hashed`] seeded by `key` and the element's block.
 #[derive(Debug, Clone, Copy)]
 pub struct Drawn {
     key: u64,
     lower: f64,
-    width: f64,
+    /// `(upper - lower)·2^-32`.
+    scale: f64,
     first: usize,
+    /// The current block's seed.
+    seed: u32,
 }
 
 impl Drawn {
@@ -134,8 +152,9 @@ impl Drawn {
         Drawn {
             key,
             lower,
-            width: upper - lower,
+            scale: (upper - lower) / 4_294_967_296.0,
             first: 0,
+            seed: 0,
         }
     }
 }
@@ -149,10 +168,13 @@ pub(crate) fn mix64(mut x: u64) -> u64 {
 
 impl Slopes for Drawn {
     #[inline(always)]
-    fn lanes<V: Lanes>(&self, k: usize, i: usize) -> V {
-        let block = (self.first + k) as u64;
-        let seed = mix64(self.key ^ mix64(block)) as u32;
-        V::splat(self.lower).add(V::splat(self.width).mul(V::uniform(seed, i)))
+    fn begin(&mut self, k: usize) {
+        self.seed = mix64(self.key ^ mix64((self.first + k) as u64)) as u32;
+    }
+
+    #[inline(always)]
+    fn lanes<V: Lanes>(&self, i: usize) -> V {
+        V::splat(self.lower).add(V::hashed(self.seed, i).mul(V::splat(self.scale)))
     }
 
     #[cfg(feature = "rayon")]
@@ -167,13 +189,17 @@ impl Slopes for Drawn {
 /// What a member keeps in a forward, or accumulates in a backward, beyond
 /// the mask; `()` for nothing.
 pub trait Tap: Send {
-    /// Sees input `x`, elements `i..i + V::N` of block `k`, in a forward.
+    /// Starts block `k`.
     #[inline(always)]
-    fn forward<V: Lanes>(&mut self, _x: V, _k: usize, _i: usize) {}
+    fn begin(&mut self, _k: usize) {}
+    /// Sees input `x`, elements `i..i + V::N` of the current block, in a
+    /// forward.
+    #[inline(always)]
+    fn forward<V: Lanes>(&mut self, _x: V, _i: usize) {}
     /// Sees upstream `g` and the recorded sides, elements `i..i + V::N` of
-    /// block `k`, in a backward.
+    /// the current block, in a backward.
     #[inline(always)]
-    fn backward<V: Lanes>(&mut self, _g: V, _active: V::Mask, _k: usize, _i: usize) {}
+    fn backward<V: Lanes>(&mut self, _g: V, _active: V::Mask, _i: usize) {}
     /// The tap over blocks `..k` and the tap over blocks `k..`, or itself
     /// if it cannot be split.
     #[cfg(feature = "rayon")]
@@ -200,17 +226,19 @@ pub(super) struct Forward<'a, R, S, T> {
 
 impl<R: Rule, S: Slopes, T: Tap> Pass for Forward<'_, R, S, T> {
     #[inline(always)]
-    fn word(&self, k: usize) -> u64 {
+    fn begin(&mut self, k: usize) -> u64 {
         // Checked here rather than in `finish`, so that the compiler does
         // not keep the block's lane masks alive across the check.
         assert!(k < self.bits.len(), "one mask word per block");
+        self.slopes.begin(k);
+        self.tap.begin(k);
         0
     }
 
     #[inline(always)]
-    fn lanes<V: Lanes>(&mut self, x: V, k: usize, i: usize, word: &mut u64) -> V {
-        let (active, y) = self.rule.forward(x, self.slopes.lanes(k, i));
-        self.tap.forward(x, k, i);
+    fn lanes<V: Lanes>(&mut self, x: V, i: usize, word: &mut u64) -> V {
+        let (active, y) = self.rule.forward(x, self.slopes.lanes(i));
+        self.tap.forward(x, i);
         *word |= V::to_bits(active) << i;
         y
     }
@@ -265,8 +293,14 @@ pub(super) struct Predict<R, S> {
 
 impl<R: Rule, S: Slopes> Pass for Predict<R, S> {
     #[inline(always)]
-    fn lanes<V: Lanes>(&mut self, x: V, k: usize, i: usize, _word: &mut u64) -> V {
-        self.rule.forward(x, self.slopes.lanes(k, i)).1
+    fn begin(&mut self, k: usize) -> u64 {
+        self.slopes.begin(k);
+        0
+    }
+
+    #[inline(always)]
+    fn lanes<V: Lanes>(&mut self, x: V, i: usize, _word: &mut u64) -> V {
+        self.rule.forward(x, self.slopes.lanes(i)).1
     }
 
     #[cfg(feature = "rayon")]
@@ -290,15 +324,17 @@ pub(super) struct Backward<'a, R, S, T> {
 
 impl<R: Rule, S: Slopes, T: Tap> Pass for Backward<'_, R, S, T> {
     #[inline(always)]
-    fn word(&self, k: usize) -> u64 {
+    fn begin(&mut self, k: usize) -> u64 {
+        self.slopes.begin(k);
+        self.tap.begin(k);
         self.bits[k]
     }
 
     #[inline(always)]
-    fn lanes<V: Lanes>(&mut self, g: V, k: usize, i: usize, word: &mut u64) -> V {
+    fn lanes<V: Lanes>(&mut self, g: V, i: usize, word: &mut u64) -> V {
         let active = V::from_bits(*word, i);
-        self.tap.backward(g, active, k, i);
-        self.rule.backward(g, active, self.slopes.lanes(k, i))
+        self.tap.backward(g, active, i);
+        self.rule.backward(g, active, self.slopes.lanes(i))
     }
 
     #[cfg(feature = "rayon")]
@@ -367,10 +403,27 @@ fn slice_of(a: &mut Array2<f64>) -> &mut [f64] {
         .expect("a standard-layout array is one row-major slice")
 }
 
-/// The first element of block `k` as an index into a row-major slice.
+/// The `WORD` elements of `a` from `start`: a fixed-size window, so that
+/// the lanes of a block index it without bounds checks.
 #[inline(always)]
-pub(super) fn start_of(k: usize, i: usize) -> usize {
-    k * WORD + i
+pub(super) fn window(a: &[f64], start: usize) -> &[f64; WORD] {
+    a[start..start + WORD]
+        .try_into()
+        .expect("a window of WORD elements")
+}
+
+/// [`window`] of a mutable slice.
+#[inline(always)]
+pub(super) fn window_mut(a: &mut [f64], start: usize) -> &mut [f64; WORD] {
+    (&mut a[start..start + WORD])
+        .try_into()
+        .expect("a window of WORD elements")
+}
+
+/// The first element of block `k`, as an index into a row-major slice.
+#[inline(always)]
+pub(super) fn start_of(k: usize) -> usize {
+    k * WORD
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 /// The multipliers of Chris Wellons' `lowbias32` integer hash.
 const HASH: [u32; 2] = [0x7feb_352d, 0x846c_a68b];
 
-/// `lowbias32`, the 32-bit hash [`Lanes::uniform`] draws from: a bijection
+/// `lowbias32`, the 32-bit hash of [`Lanes::hashed`]: a bijection
 /// with good avalanche on consecutive inputs.
 #[inline(always)]
 pub(crate) fn hash32(mut x: u32) -> u32 {
@@ -23,9 +23,6 @@ pub(crate) fn hash32(mut x: u32) -> u32 {
     x = x.wrapping_mul(HASH[1]);
     x ^ (x >> 16)
 }
-
-/// `2^-32`: turns a 32-bit hash into a multiple of it in `[0, 1)`.
-const UNIT: f64 = 1.0 / 4_294_967_296.0;
 
 /// `2^52` as bits: OR-ed with an integer below `2^52` it makes the `f64`
 /// `2^52 + n`, exactly.
@@ -61,10 +58,11 @@ pub trait Lanes: Copy {
     fn mul(self, k: Self) -> Self;
     /// `self + k`, lane by lane.
     fn add(self, k: Self) -> Self;
-    /// Lane `j` is `hash32(seed + i + j) · 2^-32` (integer arithmetic
-    /// modulo `2^32`): a uniform draw in `[0, 1)` that depends only on
-    /// `seed` and the element's index `i + j`, exactly the same on every path.
-    fn uniform(seed: u32, i: usize) -> Self;
+    /// Lane `j` is `hash32(seed + i + j)` (integer arithmetic modulo
+    /// `2^32`) as an `f64`, exactly: a uniform draw from `0..2^32` that
+    /// depends only on `seed` and the element's index `i + j`, the same on
+    /// every path.
+    fn hashed(seed: u32, i: usize) -> Self;
     /// The mask as the low `N` bits of a word, lane `i` at bit `i`.
     fn to_bits(m: Self::Mask) -> u64;
     /// The mask of bits `i..i + N` of `word`, bit `i + j` for lane `j`: the
@@ -144,9 +142,8 @@ impl Lanes for f64 {
     }
 
     #[inline(always)]
-    fn uniform(seed: u32, i: usize) -> Self {
-        let h = hash32(seed.wrapping_add(i as u32));
-        (f64::from_bits(TWO_52 | u64::from(h)) - f64::from_bits(TWO_52)) * UNIT
+    fn hashed(seed: u32, i: usize) -> Self {
+        f64::from(hash32(seed.wrapping_add(i as u32)))
     }
 
     #[inline(always)]
@@ -251,28 +248,24 @@ impl Lanes for Sse2 {
     }
 
     #[inline(always)]
-    fn uniform(seed: u32, i: usize) -> Self {
-        // `hash32` on 32-bit values held in 64-bit lanes, where `mul_epu32`
-        // multiplies the low halves; masking keeps each lane below 2^32.
+    fn hashed(seed: u32, i: usize) -> Self {
+        // `hash32` on 32-bit values in the low halves of 64-bit lanes:
+        // `mul_epu32` multiplies the low halves, and the 32-bit adds and
+        // shifts keep each low half to itself; the high halves are zeroed
+        // once, at the end, to read the low halves as integers below 2^52.
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe {
-            let low = _mm_set1_epi64x(0xffff_ffff);
-            let first = u64::from(seed.wrapping_add(i as u32));
-            let mut x = _mm_and_si128(
-                _mm_add_epi64(_mm_set1_epi64x(first as i64), _mm_set_epi64x(1, 0)),
-                low,
-            );
-            x = _mm_xor_si128(x, _mm_srli_epi64::<16>(x));
-            x = _mm_and_si128(_mm_mul_epu32(x, _mm_set1_epi64x(HASH[0].into())), low);
-            x = _mm_xor_si128(x, _mm_srli_epi64::<15>(x));
-            x = _mm_and_si128(_mm_mul_epu32(x, _mm_set1_epi64x(HASH[1].into())), low);
-            x = _mm_xor_si128(x, _mm_srli_epi64::<16>(x));
+            let first = (seed as i32).wrapping_add(i as i32);
+            let mut x = _mm_add_epi32(_mm_set1_epi64x(i64::from(first)), _mm_set_epi64x(1, 0));
+            x = _mm_xor_si128(x, _mm_srli_epi32::<16>(x));
+            x = _mm_mul_epu32(x, _mm_set1_epi64x(HASH[0].into()));
+            x = _mm_xor_si128(x, _mm_srli_epi32::<15>(x));
+            x = _mm_mul_epu32(x, _mm_set1_epi64x(HASH[1].into()));
+            x = _mm_xor_si128(x, _mm_srli_epi32::<16>(x));
+            let x = _mm_and_si128(x, _mm_set1_epi64x(0xffff_ffff));
             let two_52 = _mm_set1_epi64x(TWO_52 as i64);
-            let n = _mm_sub_pd(
-                _mm_castsi128_pd(_mm_or_si128(x, two_52)),
-                _mm_castsi128_pd(two_52),
-            );
-            Sse2(_mm_mul_pd(n, _mm_set1_pd(UNIT)))
+            let n = _mm_castsi128_pd(_mm_or_si128(x, two_52));
+            Sse2(_mm_sub_pd(n, _mm_castsi128_pd(two_52)))
         }
     }
 
@@ -388,30 +381,22 @@ impl Lanes for Avx2 {
     }
 
     #[inline(always)]
-    fn uniform(seed: u32, i: usize) -> Self {
+    fn hashed(seed: u32, i: usize) -> Self {
         // As for `Sse2`, four lanes at a time.
         // SAFETY: see the type's documentation: the CPU has AVX2.
         unsafe {
-            let low = _mm256_set1_epi64x(0xffff_ffff);
-            let first = u64::from(seed.wrapping_add(i as u32));
-            let mut x = _mm256_and_si256(
-                _mm256_add_epi64(
-                    _mm256_set1_epi64x(first as i64),
-                    _mm256_set_epi64x(3, 2, 1, 0),
-                ),
-                low,
-            );
-            x = _mm256_xor_si256(x, _mm256_srli_epi64::<16>(x));
-            x = _mm256_and_si256(_mm256_mul_epu32(x, _mm256_set1_epi64x(HASH[0].into())), low);
-            x = _mm256_xor_si256(x, _mm256_srli_epi64::<15>(x));
-            x = _mm256_and_si256(_mm256_mul_epu32(x, _mm256_set1_epi64x(HASH[1].into())), low);
-            x = _mm256_xor_si256(x, _mm256_srli_epi64::<16>(x));
+            let first = (seed as i32).wrapping_add(i as i32);
+            let lanes = _mm256_set_epi64x(3, 2, 1, 0);
+            let mut x = _mm256_add_epi32(_mm256_set1_epi64x(i64::from(first)), lanes);
+            x = _mm256_xor_si256(x, _mm256_srli_epi32::<16>(x));
+            x = _mm256_mul_epu32(x, _mm256_set1_epi64x(HASH[0].into()));
+            x = _mm256_xor_si256(x, _mm256_srli_epi32::<15>(x));
+            x = _mm256_mul_epu32(x, _mm256_set1_epi64x(HASH[1].into()));
+            x = _mm256_xor_si256(x, _mm256_srli_epi32::<16>(x));
+            let x = _mm256_and_si256(x, _mm256_set1_epi64x(0xffff_ffff));
             let two_52 = _mm256_set1_epi64x(TWO_52 as i64);
-            let n = _mm256_sub_pd(
-                _mm256_castsi256_pd(_mm256_or_si256(x, two_52)),
-                _mm256_castsi256_pd(two_52),
-            );
-            Avx2(_mm256_mul_pd(n, _mm256_set1_pd(UNIT)))
+            let n = _mm256_castsi256_pd(_mm256_or_si256(x, two_52));
+            Avx2(_mm256_sub_pd(n, _mm256_castsi256_pd(two_52)))
         }
     }
 
@@ -473,27 +458,25 @@ mod tests {
     }
 
     #[test]
-    fn uniform_lanes_agree_with_the_scalar_hash_and_cover_the_unit_interval() {
+    fn hashed_lanes_agree_with_the_scalar_hash() {
         let mut seen = [0usize; 16];
-        for seed in [0u32, 1, 0xdead_beef, u32::MAX] {
+        for seed in [0u32, 1, 0xdead_beef, u32::MAX - 1, u32::MAX] {
             for i in [0, 1, 60, 4096] {
                 let one: Vec<f64> = (0..4)
-                    .map(|j| <f64 as Lanes>::uniform(seed, i + j))
+                    .map(|j| <f64 as Lanes>::hashed(seed, i + j))
                     .collect();
-                for (j, &u) in one.iter().enumerate() {
-                    let h = hash32(seed.wrapping_add((i + j) as u32));
-                    assert_eq!(u, f64::from(h) / 4_294_967_296.0);
-                    assert!((0.0..1.0).contains(&u));
-                    seen[(u * 16.0) as usize] += 1;
+                for (j, &h) in one.iter().enumerate() {
+                    assert_eq!(h, f64::from(hash32(seed.wrapping_add((i + j) as u32))));
+                    seen[(h / 268_435_456.0) as usize] += 1;
                 }
                 #[cfg(target_arch = "x86_64")]
                 {
                     let mut two = [0.0; 2];
-                    Sse2::uniform(seed, i).store(&mut two);
+                    Sse2::hashed(seed, i).store(&mut two);
                     assert_eq!(two[..], one[..2]);
                     if is_x86_feature_detected!("avx2") {
                         // SAFETY: the CPU has AVX2.
-                        let four = unsafe { avx2_uniform(seed, i) };
+                        let four = unsafe { avx2_hashed(seed, i) };
                         assert_eq!(four[..], one[..]);
                     }
                 }
@@ -507,9 +490,9 @@ mod tests {
     /// The CPU must have AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn avx2_uniform(seed: u32, i: usize) -> [f64; 4] {
+    unsafe fn avx2_hashed(seed: u32, i: usize) -> [f64; 4] {
         let mut four = [0.0; 4];
-        Avx2::uniform(seed, i).store(&mut four);
+        Avx2::hashed(seed, i).store(&mut four);
         four
     }
 }

@@ -17,14 +17,12 @@ pub(super) const WORD: usize = u64::BITS as usize;
 /// The loops below do every load and store; a pass only maps values, so
 /// every element of a block is written exactly once, whatever the pass.
 pub(super) trait Pass: Send {
-    /// The word block `k` starts from: its recorded sides, or 0.
-    #[inline(always)]
-    fn word(&self, _k: usize) -> u64 {
-        0
-    }
-    /// The new values of `x`, elements `i..i + V::N` of block `k`, whose
-    /// word is `word` (which the pass may update).
-    fn lanes<V: Lanes>(&mut self, x: V, k: usize, i: usize, word: &mut u64) -> V;
+    /// Starts block `k`; returns the word it starts from: its recorded
+    /// sides, or 0.
+    fn begin(&mut self, k: usize) -> u64;
+    /// The new values of `x`, elements `i..i + V::N` of the current block,
+    /// whose word is `word` (which the pass may update).
+    fn lanes<V: Lanes>(&mut self, x: V, i: usize, word: &mut u64) -> V;
     /// Takes block `k`'s final word.
     #[inline(always)]
     fn finish(&mut self, _k: usize, _word: u64) {}
@@ -175,9 +173,9 @@ pub(super) fn blocks_copied<V: Lanes, P: Pass>(
 fn run_block<V: Lanes, P: Pass>(pass: &mut P, k: usize, len: usize, io: &mut (impl Io + ?Sized)) {
     // A constant in every instance: `len` is `WORD` or `V::N` is 1.
     assert_eq!(len % V::N, 0, "no element left unwritten");
-    let mut word = pass.word(k);
+    let mut word = pass.begin(k);
     for i in (0..len / V::N).map(|j| j * V::N) {
-        let y = pass.lanes(io.load::<V>(i), k, i, &mut word);
+        let y = pass.lanes(io.load::<V>(i), i, &mut word);
         io.store(i, y);
     }
     pass.finish(k, word);

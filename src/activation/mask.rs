@@ -7,11 +7,19 @@ use super::loops::WORD;
 /// Which inputs of a rectifier's last forward pass were on the active side,
 /// one bit per element (64 times smaller than caching the input).
 ///
-/// "Active" means the gradient passes unchanged: `x > 0`, plus `±0.0` under
-/// [`AtZero::Active`](crate::AtZero::Active). A NaN input is active for
-/// [`ReluLayer`](crate::ReluLayer) (its gradient passes, as in PyTorch) and
-/// inactive for [`LeakyReluLayer`](crate::LeakyReluLayer) (its gradient is
-/// scaled by the slope, as in PyTorch).
+/// "Active" means the gradient passes unchanged. Each member says where
+/// that is, as PyTorch does:
+///
+/// | member | active | NaN |
+/// | --- | --- | --- |
+/// | [`ReluLayer`](crate::ReluLayer), [`RReluLayer`](crate::RReluLayer) | `x > 0` | active |
+/// | [`LeakyReluLayer`](crate::LeakyReluLayer), [`PReluLayer`](crate::PReluLayer) | `x > 0` | inactive (its gradient is scaled by the slope) |
+/// | [`ClippedReluLayer`](crate::ClippedReluLayer) | `0 < x < cap` | active |
+/// | [`ThresholdLayer`](crate::ThresholdLayer) | `x > threshold` | active |
+///
+/// `±0.0` is active too under [`AtZero::Active`](crate::AtZero::Active). A
+/// clipped unit saturated at its cap passes no gradient, so it is inactive,
+/// and [`ActivityStats`](crate::ActivityStats) counts it with the dead ones.
 ///
 /// Indices are logical (row, column), whatever the input's memory layout.
 ///

@@ -2,10 +2,9 @@
 
 use ndarray::{Array1, ArrayView1};
 
-use super::kernel::{start_of, Columns, Tap};
+use super::kernel::{start_of, window, window_mut, Columns, Slopes, Tap};
 use super::lanes::Lanes;
 use super::leaky_relu::Leaky;
-#[cfg(feature = "rayon")]
 use super::loops::WORD;
 use super::rectifier::{Member, Rectifier, ZeroSided};
 use super::AtZero;
@@ -21,7 +20,8 @@ pub struct PRelu {
     slopes: Array1<f64>,
     slopes_grad: Array1<f64>,
     rule: Leaky,
-    /// The last forward's input, row-major, for dL/da.
+    /// The last forward's input, row-major, for dL/da, padded to whole
+    /// blocks (at least one).
     input: Vec<f64>,
     /// The last forward's slopes, laid out by [`Columns`] for its columns.
     table: Vec<f64>,
@@ -53,18 +53,29 @@ impl Default for PRelu {
 }
 
 /// Copies each forward's input into the cache.
-pub struct KeepInput<'a>(&'a mut [f64]);
+pub struct KeepInput<'a> {
+    /// Padded to whole blocks, so that every block has a window.
+    cache: &'a mut [f64],
+    /// The current block's first element.
+    start: usize,
+}
 
 impl Tap for KeepInput<'_> {
     #[inline(always)]
-    fn forward<V: Lanes>(&mut self, x: V, k: usize, i: usize) {
-        x.store(&mut self.0[start_of(k, i)..]);
+    fn begin(&mut self, k: usize) {
+        self.start = start_of(k);
+    }
+
+    #[inline(always)]
+    fn forward<V: Lanes>(&mut self, x: V, i: usize) {
+        x.store(&mut window_mut(self.cache, self.start)[i..]);
     }
 
     #[cfg(feature = "rayon")]
     fn split_at(self, k: usize) -> std::result::Result<(Self, Self), Self> {
-        let (a, b) = self.0.split_at_mut(k * WORD);
-        Ok((KeepInput(a), KeepInput(b)))
+        let (a, b) = self.cache.split_at_mut(k * WORD);
+        let start = 0;
+        Ok((KeepInput { cache: a, start }, KeepInput { cache: b, start }))
     }
 }
 
@@ -72,17 +83,25 @@ impl Tap for KeepInput<'_> {
 /// active side (PyTorch's `input > 0 ? 0 : input * grad`, so a NaN input
 /// gives NaN), to the sum of its position in the slope table.
 pub struct SlopeGrad<'a> {
-    input: &'a [f64],
     columns: Columns<'a>,
     sums: &'a mut [f64],
+    /// The cached input, padded to whole blocks.
+    input: &'a [f64],
+    /// The current block's input.
+    x: &'a [f64; WORD],
 }
 
 impl Tap for SlopeGrad<'_> {
     #[inline(always)]
-    fn backward<V: Lanes>(&mut self, g: V, active: V::Mask, k: usize, i: usize) {
-        let x = V::load(&self.input[start_of(k, i)..]);
-        let share = V::select(active, V::splat(0.0), x.mul(g));
-        let sums = &mut self.sums[self.columns.start(k) + i..];
+    fn begin(&mut self, k: usize) {
+        self.x = window(self.input, start_of(k));
+        self.columns.begin(k);
+    }
+
+    #[inline(always)]
+    fn backward<V: Lanes>(&mut self, g: V, active: V::Mask, i: usize) {
+        let share = V::select(active, V::splat(0.0), V::load(&self.x[i..]).mul(g));
+        let sums = &mut window_mut(self.sums, self.columns.start())[i..];
         V::load(sums).add(share).store(sums);
     }
 
@@ -122,11 +141,16 @@ impl Member for PRelu {
     }
 
     fn forward_parts(&mut self, (rows, cols): (usize, usize)) -> (Columns<'_>, KeepInput<'_>) {
-        self.input.resize(rows * cols, 0.0);
+        self.input
+            .resize((rows * cols).div_ceil(WORD).max(1) * WORD, 0.0);
         self.cols = cols;
         let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
         let columns = Columns::new(slopes, cols, &mut self.table);
-        (columns, KeepInput(&mut self.input))
+        let keep = KeepInput {
+            cache: &mut self.input,
+            start: 0,
+        };
+        (columns, keep)
     }
 
     fn backward_parts(&mut self) -> (Columns<'_>, SlopeGrad<'_>) {
@@ -137,15 +161,23 @@ impl Member for PRelu {
             input: &self.input,
             columns,
             sums: &mut self.sums,
+            x: window(&self.input, 0),
         };
         (columns, tap)
     }
 
+    /// Folds the sums by column: position `p` of the table is column
+    /// `p % cols`.
     fn backwarded(&mut self) {
         self.slopes_grad.fill(0.0);
-        let n = self.slopes.len();
-        for (p, &sum) in self.sums.iter().enumerate() {
-            self.slopes_grad[p % self.cols.max(1) % n] += sum;
+        for columns in self.sums.chunks(self.cols.max(1)) {
+            if self.slopes.len() == 1 {
+                self.slopes_grad[0] += columns.iter().sum::<f64>();
+            } else {
+                for (grad, &sum) in self.slopes_grad.iter_mut().zip(columns) {
+                    *grad += sum;
+                }
+            }
         }
     }
 
@@ -698,7 +730,7 @@ mod tests {
         let ptr = input.as_ptr();
         assert_eq!(prelu.forward_owned(input).unwrap().as_ptr(), ptr);
         assert_eq!(prelu.member().input.as_ptr(), cache);
-        assert_eq!(prelu.member().input, x().into_raw_vec_and_offset().0);
+        assert_eq!(prelu.member().input[..6], x().into_raw_vec_and_offset().0);
         let grad = g();
         let ptr = grad.as_ptr();
         assert_eq!(prelu.backward_owned(grad).unwrap().as_ptr(), ptr);

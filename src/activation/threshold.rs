@@ -175,9 +175,14 @@ mod tests {
 
     #[test]
     fn the_neighbours_of_the_threshold_and_subnormals() {
+        // The floats on either side of the negative threshold -2.5.
         let t = -2.5f64;
-        let x = [t.next_down(), t, t.next_up(), 5e-324, -5e-324];
-        let y = [9.0, 9.0, t.next_up(), 5e-324, -5e-324];
+        let (below, above) = (
+            f64::from_bits(t.to_bits() + 1),
+            f64::from_bits(t.to_bits() - 1),
+        );
+        let x = [below, t, above, 5e-324, -5e-324];
+        let y = [9.0, 9.0, above, 5e-324, -5e-324];
         let dx = [0.0, 0.0, 3.0, 3.0, 3.0];
         for (i, &xi) in x.iter().enumerate() {
             assert!(same(threshold(xi, t, 9.0), y[i]), "threshold({xi:e})");
