@@ -122,8 +122,8 @@ impl LeakyReluLayer {
     ///
     /// # Errors
     ///
-    /// [`LayerError::InvalidParameter`] naming the value if `negative_slope`
-    /// is NaN or infinite.
+    /// [`LayerError::InvalidParameter`](crate::LayerError::InvalidParameter)
+    /// naming the value if `negative_slope` is NaN or infinite.
     ///
     /// # Examples
     ///
