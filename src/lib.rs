@@ -9,7 +9,8 @@
 //! choice ([`AtZero`]).
 //!
 //! To train them: [`DenseLayer`] (`y = x·W + b`), [`Sequential`] to chain
-//! layers, the [`loss`] functions and the [`Sgd`] optimizer.
+//! layers, the [`loss`] functions and the [`Sgd`] optimizer; [`Init`]
+//! picks how a dense layer starts.
 //! [`GradCheck`] compares any layer's `backward` with finite differences,
 //! skipping elements next to a kink; [`ActivityStats`] counts from the masks
 //! how often each unit fires, and which ones are dead.
@@ -48,7 +49,7 @@ pub use activation::{
     leaky_relu, leaky_relu_grad, relu, relu_grad, AtZero, LeakyReluLayer, Mask, PReluLayer,
     ReluLayer,
 };
-pub use dense::DenseLayer;
+pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
@@ -81,8 +82,8 @@ struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::loss;
     pub use crate::{
-        ActivityStats, AtZero, DenseLayer, GradCheck, Layer, LayerError, LeakyReluLayer, Mask,
-        PReluLayer, Param, ReluLayer, Sequential, Sgd,
+        ActivityStats, AtZero, DenseLayer, GradCheck, Init, Layer, LayerError, LeakyReluLayer,
+        Mask, PReluLayer, Param, ReluLayer, Sequential, Sgd,
     };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }
