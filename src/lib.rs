@@ -9,8 +9,8 @@
 //! choice ([`AtZero`]).
 //!
 //! To train them: [`DenseLayer`] (`y = x·W + b`), [`Sequential`] to chain
-//! layers, the [`loss`] functions and the [`Sgd`] optimizer; [`Init`]
-//! picks how a dense layer starts.
+//! layers, the [`loss`] functions and the [`Sgd`] and [`Adam`] optimizers
+//! (both an [`Optimizer`]); [`Init`] picks how a dense layer starts.
 //! [`GradCheck`] compares any layer's `backward` with finite differences,
 //! skipping elements next to a kink; [`ActivityStats`] counts from the masks
 //! how often each unit fires, and which ones are dead.
@@ -54,7 +54,7 @@ pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 pub use layer::{Layer, Param};
-pub use optim::Sgd;
+pub use optim::{Adam, Optimizer, Sgd};
 pub use sequential::Sequential;
 
 /// ndarray 0.17, the array types every layer takes and returns.
@@ -82,8 +82,8 @@ struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::loss;
     pub use crate::{
-        ActivityStats, AtZero, DenseLayer, GradCheck, Init, Layer, LayerError, LeakyReluLayer,
-        Mask, PReluLayer, Param, ReluLayer, Sequential, Sgd,
+        ActivityStats, Adam, AtZero, DenseLayer, GradCheck, Init, Layer, LayerError,
+        LeakyReluLayer, Mask, Optimizer, PReluLayer, Param, ReluLayer, Sequential, Sgd,
     };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }
