@@ -89,6 +89,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let mut net = mlp(HIDDEN, activation()?, SEED);
             let mut optimizer = optimizer()?;
             let mut rng = StdRng::seed_from_u64(SEED);
+            let mut dead = 0.0;
             for epoch in 1..=EPOCHS {
                 train_epoch(&mut net, optimizer.as_mut(), &train, BATCH, &mut rng)?;
                 let e = evaluate(&net, &train)?;
@@ -101,12 +102,12 @@ fn main() -> Result<(), Box<dyn Error>> {
                     )
                 });
                 bar.inc(1);
+                dead = e.dead;
             }
-            let e = evaluate(&net, &test)?;
             outcomes.push(Outcome {
                 name,
-                test_accuracy: e.accuracy,
-                dead: evaluate(&net, &train)?.dead,
+                test_accuracy: evaluate(&net, &test)?.accuracy,
+                dead,
                 time: start.elapsed(),
             });
         }
