@@ -7,7 +7,7 @@ use super::{check_grads, check_state, zeros_like, Optimizer};
 use crate::validate::hyper;
 #[cfg(doc)]
 use crate::LayerError;
-use crate::{Layer, Result};
+use crate::{Layer, Param, Result};
 
 const OPTIMIZER: &str = "Adam";
 
@@ -324,40 +324,113 @@ impl Adam {
         }
         self.steps += 1;
 
-        let (lr, beta1, beta2, eps) = (self.learning_rate, self.beta1, self.beta2, self.eps);
+        let (lr, beta1, beta2) = (self.learning_rate, self.beta1, self.beta2);
         let (l2, shrink) = if self.decoupled {
             (0.0, 1.0 - lr * self.weight_decay)
         } else {
             (self.weight_decay, 1.0)
         };
-        let (lerp_weight, one_minus_beta2) = (1.0 - beta1, 1.0 - beta2);
         // Python floats in PyTorch: `beta ** step` is C's pow.
         let t = self.steps as f64;
-        let step_size = lr / (1.0 - beta1.powf(t));
-        let bias_correction2_sqrt = (1.0 - beta2.powf(t)).sqrt();
+        let update = Update {
+            l2,
+            shrink,
+            lerp_weight: 1.0 - beta1,
+            beta2,
+            one_minus_beta2: 1.0 - beta2,
+            step_size: lr / (1.0 - beta1.powf(t)),
+            bias_correction2_sqrt: (1.0 - beta2.powf(t)).sqrt(),
+            eps: self.eps,
+        };
         let moments = self.exp_avg.iter_mut().zip(&mut self.exp_avg_sq);
         for (p, (m, v)) in params.iter_mut().zip(moments) {
-            Zip::from(p.value.view_mut())
-                .and(&p.grad)
-                .and(m)
-                .and(v)
-                .for_each(|w, &g, m, v| {
-                    // Rounded as PyTorch's CPU kernels round on x86-64 with
-                    // AVX2 (its fused multiply-adds included), step by step:
-                    // grad.add(param, alpha=λ), param.mul_(1 − lr·λ),
-                    // exp_avg.lerp_(grad, 1 − β₁),
-                    // exp_avg_sq.mul_(β₂).addcmul_(grad, grad, value=1 − β₂),
-                    // param.addcdiv_(exp_avg, denom, value=−step_size).
-                    let g = if l2 == 0.0 { g } else { w.mul_add(l2, g) };
-                    *w *= shrink;
-                    *m = lerp(*m, g, lerp_weight);
-                    *v = (one_minus_beta2 * g).mul_add(g, *v * beta2);
-                    let denom = v.sqrt() / bias_correction2_sqrt + eps;
-                    *w += (-step_size * *m) / denom;
-                });
+            update.array(p, m, v);
         }
         Ok(())
     }
+}
+
+/// One step's constants, the same for every element.
+#[derive(Debug, Clone, Copy)]
+struct Update {
+    /// L2 decay, 0 if none or decoupled.
+    l2: f64,
+    /// `1 − lr·λ` for decoupled decay, else 1.
+    shrink: f64,
+    lerp_weight: f64,
+    beta2: f64,
+    one_minus_beta2: f64,
+    step_size: f64,
+    bias_correction2_sqrt: f64,
+    eps: f64,
+}
+
+impl Update {
+    /// Updates `w` and its moments `m` and `v` from its gradient `g`.
+    ///
+    /// Rounded as PyTorch's CPU kernels round on x86-64 with AVX2 (their
+    /// fused multiply-adds included), operation by operation:
+    /// `grad.add(param, alpha=λ)`, `param.mul_(1 − lr·λ)`,
+    /// `exp_avg.lerp_(grad, 1 − β₁)`,
+    /// `exp_avg_sq.mul_(β₂).addcmul_(grad, grad, value=1 − β₂)`,
+    /// `denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)`,
+    /// `param.addcdiv_(exp_avg, denom, value=−step_size)`.
+    #[inline(always)]
+    fn element(&self, w: &mut f64, g: f64, m: &mut f64, v: &mut f64) {
+        let g = if self.l2 == 0.0 {
+            g
+        } else {
+            w.mul_add(self.l2, g)
+        };
+        *w *= self.shrink;
+        *m = lerp(*m, g, self.lerp_weight);
+        *v = (self.one_minus_beta2 * g).mul_add(g, *v * self.beta2);
+        let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
+        *w += (-self.step_size * *m) / denom;
+    }
+
+    /// [`element`](Self::element) over slices of one length.
+    #[inline(always)]
+    fn slices(&self, w: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
+        let moments = m.iter_mut().zip(v.iter_mut());
+        for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(moments) {
+            self.element(w, g, m, v);
+        }
+    }
+
+    /// Updates one parameter and its moments, all of one shape: as slices
+    /// when all four are in standard layout (with hardware fused
+    /// multiply-adds where the CPU has them, else through libm's `fma`),
+    /// element by element otherwise. Every path gives the same bits.
+    fn array(&self, p: &mut Param<'_>, m: &mut ArrayD<f64>, v: &mut ArrayD<f64>) {
+        let slices = (p.value.as_slice_mut(), p.grad.as_slice());
+        if let ((Some(w), Some(g)), Some(m), Some(v)) = (slices, m.as_slice_mut(), v.as_slice_mut())
+        {
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                return unsafe { slices_fma(self, w, g, m, v) };
+            }
+            return self.slices(w, g, m, v);
+        }
+        Zip::from(p.value.view_mut())
+            .and(&p.grad)
+            .and(m)
+            .and(v)
+            .for_each(|w, &g, m, v| self.element(w, g, m, v));
+    }
+}
+
+/// [`Update::slices`] compiled for AVX2 and FMA: `mul_add` is one
+/// instruction and the loop runs four elements at a time.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn slices_fma(update: &Update, w: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
+    update.slices(w, g, m, v);
 }
 
 impl Optimizer for Adam {
@@ -381,9 +454,9 @@ fn lerp(start: f64, end: f64, weight: f64) -> f64 {
 mod tests {
     use super::super::tensors::Tensors;
     use super::*;
-    use crate::{DenseLayer, LayerError, Sequential};
+    use crate::{DenseLayer, LayerError, Param, Sequential};
     use approx::assert_relative_eq;
-    use ndarray::{array, Array1, ArrayD};
+    use ndarray::{array, s, Array1, ArrayD, ArrayView1};
 
     /// One parameter, `value`, with gradient `grad`.
     fn param(value: &[f64], grad: &[f64]) -> Tensors {
@@ -615,6 +688,63 @@ mod tests {
         let mut layer = param(&[1.0], &[1.0]);
         adam.step(&mut layer).unwrap();
         assert_relative_eq!(value(&layer)[0], 0.9, max_relative = 1e-7);
+    }
+
+    /// Updates `(w, m, v)` in place, one way or another.
+    type UpdatePath<'a> = dyn Fn(&mut [f64], &mut [f64], &mut [f64]) + 'a;
+
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        let update = Update {
+            l2: 0.1,
+            shrink: 0.999,
+            lerp_weight: 0.1,
+            beta2: 0.999,
+            one_minus_beta2: 1.0 - 0.999,
+            step_size: 0.37,
+            bias_correction2_sqrt: 0.05,
+            eps: 1e-8,
+        };
+        // 37 elements of widely varying sizes, so that roundings differ.
+        let values = |seed: f64| -> Vec<f64> {
+            (0..37)
+                .map(|i| (seed * (i as f64 + 1.0)).sin() * 10f64.powi(i % 7 - 3))
+                .collect()
+        };
+        let (w0, g, m0, v0) = (values(1.0), values(2.0), values(3.0), values(4.0));
+        let v0: Vec<f64> = v0.iter().map(|v| v.abs()).collect();
+        let run = |path: &UpdatePath<'_>| {
+            let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+            path(&mut w, &mut m, &mut v);
+            [w, m, v].map(|a| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        };
+        let plain = run(&|w, m, v| update.slices(w, &g, m, v));
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            let fused = run(&|w, m, v| unsafe { slices_fma(&update, w, &g, m, v) });
+            assert_eq!(fused, plain);
+        }
+        // Element by element: the parameter every other element of a buffer.
+        let zipped = run(&|w, m, v| {
+            let mut buffer = Array1::from_elem(2 * w.len(), f64::NAN);
+            buffer.slice_mut(s![..;2]).assign(&ArrayView1::from(&*w));
+            let grad = Array1::from(g.clone()).into_dyn();
+            let mut param = Param {
+                value: buffer.slice_mut(s![..;2]).into_dyn(),
+                grad: grad.view(),
+            };
+            assert!(param.value.as_slice_mut().is_none());
+            let dyn_array = |x: &[f64]| Array1::from(x.to_vec()).into_dyn();
+            let (mut ma, mut va) = (dyn_array(m), dyn_array(v));
+            update.array(&mut param, &mut ma, &mut va);
+            for (a, b) in w.iter_mut().zip(buffer.slice(s![..;2])) {
+                *a = *b;
+            }
+            m.copy_from_slice(ma.as_slice().unwrap());
+            v.copy_from_slice(va.as_slice().unwrap());
+        });
+        assert_eq!(zipped, plain);
     }
 
     #[test]
