@@ -25,8 +25,8 @@ const OPTIMIZER: &str = "Adam";
 /// ```
 ///
 /// The bias corrections `1 − β₁ᵗ` and `1 − β₂ᵗ` undo the moments' start
-/// at zero: the first step moves each parameter by almost exactly `lr`
-/// against the sign of its gradient, whatever the gradient's size. `eps` is
+/// at zero: the first step moves each parameter with a nonzero gradient by
+/// almost exactly `lr` against the gradient's sign, whatever its size. `eps` is
 /// added outside the square root, as in PyTorch (and the paper).
 ///
 /// The moments are kept per parameter, by position in [`Layer::params`],
