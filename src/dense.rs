@@ -1,15 +1,51 @@
 //! [`DenseLayer`]: the fully connected layer `y = x·W + b`.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayRef2, ArrayView1, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayRef2, ArrayView1, ArrayView2, Axis};
 use ndarray_rand::rand::Rng;
-use ndarray_rand::rand_distr::Normal;
+use ndarray_rand::rand_distr::{Beta, Distribution, Normal};
 use ndarray_rand::RandomExt;
 
 use crate::validate::hyper;
 use crate::{Layer, LayerError, Param, Result};
 
 const LAYER: &str = "DenseLayer";
+
+/// RAI's `σ·√fan_in` with a Beta(2, 1) entry, the paper's choice.
+const RAI_SCALE: f64 = 0.6007;
+
+/// How [`DenseLayer::with_init`] draws a new layer's weights and bias.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::rand::{rngs::StdRng, SeedableRng};
+/// use rectify::{DenseLayer, Init};
+///
+/// let mut rng = StdRng::seed_from_u64(0);
+/// for init in [Init::HeNormal, Init::Rai] {
+///     let dense = DenseLayer::with_init(4, 3, init, &mut rng);
+///     assert_eq!((dense.weights().dim(), dense.bias().len()), ((4, 3), 3));
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Init {
+    /// He-normal (He et al. 2015): `W[i, j] ~ N(0, 2 / inputs)`, zero
+    /// bias. [`DenseLayer::new`]'s choice, and the usual one before a ReLU.
+    #[default]
+    HeNormal,
+    /// Randomized asymmetric initialization (Lu, Shin, Su and Karniadakis,
+    /// "Dying ReLU and initialization: theory and numerical examples",
+    /// Commun. Comput. Phys. 28(5), 2020, doi:10.4208/cicp.OA-2020-0165;
+    /// arXiv:1903.06733). For each unit
+    /// (a column of `W` with its bias), the row `[w_1, …, w_inputs, b]` is
+    /// drawn from `N(0, σ²)` with `σ = 0.6007 / √inputs`, then one of its
+    /// `inputs + 1` entries, chosen uniformly, is replaced by a draw from
+    /// Beta(2, 1) (which is positive). The asymmetry lowers the
+    /// probability that a deep, narrow ReLU network is *born dead*: some
+    /// layer inactive at every unit for an input, so that nothing trains.
+    Rai,
+}
 
 /// A fully connected layer, `y = x·W + b`, with `W` of shape
 /// `(inputs, outputs)` and `b` of length `outputs`.
@@ -52,7 +88,8 @@ pub struct DenseLayer {
 impl DenseLayer {
     /// A layer with He-normal weights, `W[i, j] ~ N(0, 2 / inputs)` (He et
     /// al. 2015, the usual choice before a ReLU), and zero bias, drawn from
-    /// the caller's `rng` so that a seed fixes the weights.
+    /// the caller's `rng` so that a seed fixes the weights: the same as
+    /// [`with_init`](Self::with_init) with [`Init::HeNormal`].
     ///
     /// # Panics
     ///
@@ -72,11 +109,54 @@ impl DenseLayer {
     /// assert_eq!(dense.weights(), again.weights());
     /// ```
     pub fn new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Self {
-        // With no inputs the matrix is empty and the deviation is never used.
-        let std_dev = (2.0 / inputs.max(1) as f64).sqrt();
-        let normal = Normal::new(0.0, std_dev).expect("a finite, positive deviation is valid");
-        let weights = Array2::random_using((inputs, outputs), normal, rng);
-        Self::with(weights, Array1::zeros(outputs))
+        Self::with_init(inputs, outputs, Init::HeNormal, rng)
+    }
+
+    /// A layer of `inputs × outputs` weights and `outputs` biases drawn by
+    /// `init` from the caller's `rng`, so that a seed fixes them.
+    ///
+    /// # Panics
+    ///
+    /// If `(inputs + 1) × outputs` overflows `isize` or the weights cannot
+    /// be allocated, as any ndarray constructor does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{DenseLayer, Init};
+    ///
+    /// let he = DenseLayer::with_init(3, 2, Init::HeNormal, &mut StdRng::seed_from_u64(7));
+    /// assert_eq!(he.weights(), DenseLayer::new(3, 2, &mut StdRng::seed_from_u64(7)).weights());
+    ///
+    /// let rai = DenseLayer::with_init(3, 2, Init::Rai, &mut StdRng::seed_from_u64(7));
+    /// assert_eq!(rai.weights().dim(), (3, 2));
+    /// assert!(rai.bias().iter().all(|&b| b != 0.0)); // RAI draws the bias too
+    /// ```
+    pub fn with_init(inputs: usize, outputs: usize, init: Init, rng: &mut impl Rng) -> Self {
+        // With no inputs there are no weights; RAI still draws the bias.
+        let fan_in = inputs.max(1) as f64;
+        match init {
+            Init::HeNormal => {
+                let normal = Normal::new(0.0, (2.0 / fan_in).sqrt())
+                    .expect("a finite, positive deviation is valid");
+                let weights = Array2::random_using((inputs, outputs), normal, rng);
+                Self::with(weights, Array1::zeros(outputs))
+            }
+            Init::Rai => {
+                let normal = Normal::new(0.0, RAI_SCALE / fan_in.sqrt())
+                    .expect("a finite, positive deviation is valid");
+                let beta = Beta::new(2.0, 1.0).expect("Beta(2, 1) is valid");
+                // One row [w_1, …, w_inputs, b] per unit.
+                let mut rows = Array2::random_using((outputs, inputs + 1), normal, rng);
+                for mut row in rows.rows_mut() {
+                    row[rng.random_range(0..=inputs)] = beta.sample(rng);
+                }
+                let mut weights = Array2::zeros((inputs, outputs));
+                weights.assign(&rows.slice(s![.., ..inputs]).t());
+                Self::with(weights, rows.column(inputs).to_owned())
+            }
+        }
     }
 
     /// A layer with the given weights `(inputs, outputs)` and bias `(outputs)`.
@@ -420,6 +500,64 @@ mod tests {
                 .weights()
                 .dim(),
             (0, 3)
+        );
+    }
+
+    #[test]
+    fn with_init_he_normal_is_new_bit_for_bit() {
+        let he = DenseLayer::with_init(30, 20, Init::HeNormal, &mut StdRng::seed_from_u64(3));
+        let new = DenseLayer::new(30, 20, &mut StdRng::seed_from_u64(3));
+        let bits = |d: &DenseLayer| d.weights().iter().map(|w| w.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&he), bits(&new));
+        assert_eq!(he.bias(), Array1::<f64>::zeros(20));
+    }
+
+    #[test]
+    fn rai_replaces_one_entry_per_unit_by_a_beta_draw() {
+        // σ = 0.6007/√200 ≈ 0.042: a normal entry above 8σ ≈ 0.34 is
+        // practically impossible, a Beta(2, 1) draw is above it with
+        // probability 1 − 0.34² ≈ 0.88.
+        let (inputs, units) = (200, 500);
+        let dense = DenseLayer::with_init(inputs, units, Init::Rai, &mut StdRng::seed_from_u64(4));
+        assert!(dense.weights().as_slice().is_some(), "standard layout");
+        let sigma = 0.6007 / (inputs as f64).sqrt();
+        let mut with_beta = 0;
+        let mut normal = Vec::new();
+        for (column, &b) in dense.weights().columns().into_iter().zip(dense.bias()) {
+            let row: Vec<f64> = column.iter().copied().chain([b]).collect();
+            let high = row.iter().filter(|&&v| v > 8.0 * sigma).count();
+            assert!(high <= 1, "{high} entries above 8σ in one unit");
+            with_beta += high;
+            normal.extend(row.into_iter().filter(|&v| v <= 8.0 * sigma));
+        }
+        let fraction = with_beta as f64 / units as f64;
+        assert!((fraction - 0.884).abs() < 0.06, "{fraction}");
+        let n = normal.len() as f64;
+        let std_dev = (normal.iter().map(|v| v * v).sum::<f64>() / n).sqrt();
+        assert!(
+            (std_dev / sigma - 1.0).abs() < 0.02,
+            "{std_dev} against {sigma}"
+        );
+    }
+
+    #[test]
+    fn rai_picks_the_bias_as_often_as_any_weight() {
+        // One input: [w, b] per unit, one of the two from Beta(2, 1) (mean
+        // 2/3), the other from N(0, 0.6007²). Each has mean 1/3 and a
+        // standard deviation of 0.565, so 4000 units give a standard error
+        // of 0.009 on each mean.
+        let dense = DenseLayer::with_init(1, 4000, Init::Rai, &mut StdRng::seed_from_u64(5));
+        let (w, b) = (
+            dense.weights().mean().unwrap(),
+            dense.bias().mean().unwrap(),
+        );
+        assert!((w - 1.0 / 3.0).abs() < 0.036, "mean weight {w}");
+        assert!((b - 1.0 / 3.0).abs() < 0.036, "mean bias {b}");
+        let empty = DenseLayer::with_init(0, 3, Init::Rai, &mut StdRng::seed_from_u64(5));
+        assert_eq!(empty.weights().dim(), (0, 3));
+        assert!(
+            empty.bias().iter().all(|&b| b > 0.0 && b < 1.0),
+            "only Beta draws"
         );
     }
 

@@ -12,7 +12,8 @@
 //! on is a choice ([`AtZero`]).
 //!
 //! To train them: [`DenseLayer`] (`y = x·W + b`), [`Sequential`] to chain
-//! layers, the [`loss`] functions and the [`Sgd`] optimizer.
+//! layers, the [`loss`] functions and the [`Sgd`] and [`Adam`] optimizers
+//! (both an [`Optimizer`]); [`Init`] picks how a dense layer starts.
 //! [`GradCheck`] compares any layer's `backward` with finite differences,
 //! skipping elements next to a kink; [`ActivityStats`] counts from the masks
 //! how often each unit fires, and which ones are dead.
@@ -53,12 +54,12 @@ pub use activation::{
     PRelu, PReluLayer, RRelu, RReluLayer, Rectifier, Relu, ReluLayer, Threshold, ThresholdLayer,
     ZeroSided,
 };
-pub use dense::DenseLayer;
+pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 pub use layer::{Layer, Param};
-pub use optim::Sgd;
+pub use optim::{Adam, Optimizer, Sgd};
 pub use sequential::Sequential;
 
 /// ndarray 0.17, the array types every layer takes and returns.
@@ -86,9 +87,9 @@ struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::loss;
     pub use crate::{
-        ActivityStats, AtZero, ClippedReluLayer, DenseLayer, GradCheck, Layer, LayerError,
-        LeakyReluLayer, Mask, PReluLayer, Param, RReluLayer, ReluLayer, Sequential, Sgd,
-        ThresholdLayer,
+        ActivityStats, Adam, AtZero, ClippedReluLayer, DenseLayer, GradCheck, Init, Layer,
+        LayerError, LeakyReluLayer, Mask, Optimizer, PReluLayer, Param, RReluLayer, ReluLayer,
+        Sequential, Sgd, ThresholdLayer,
     };
     pub use ndarray::{array, Array1, Array2, ArrayView2};
 }

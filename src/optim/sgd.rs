@@ -2,8 +2,11 @@
 
 use ndarray::{ArrayD, Zip};
 
+use super::{check_grads, check_state, zeros_like, Optimizer};
 use crate::validate::hyper;
-use crate::{Layer, LayerError, Result};
+#[cfg(doc)]
+use crate::LayerError;
+use crate::{Layer, Result};
 
 const OPTIMIZER: &str = "Sgd";
 
@@ -168,12 +171,7 @@ impl Sgd {
     /// ```
     pub fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
         let mut params = layer.params();
-        for p in &params {
-            if p.grad.shape() != p.value.shape() {
-                let (value, grad) = (p.value.shape(), p.grad.shape());
-                return Err(LayerError::shape(OPTIMIZER, "step", "grad", value, grad));
-            }
-        }
+        check_grads(OPTIMIZER, &params)?;
         let (lr, momentum, decay) = (self.learning_rate, self.momentum, self.weight_decay);
         let decayed = |g: f64, w: f64| if decay == 0.0 { g } else { g + decay * w };
         if momentum == 0.0 {
@@ -186,12 +184,9 @@ impl Sgd {
         }
         let first = self.velocity.is_empty();
         if first {
-            self.velocity = params
-                .iter()
-                .map(|p| ArrayD::zeros(p.value.raw_dim()))
-                .collect();
+            self.velocity = zeros_like(&params);
         } else {
-            self.check_shapes(params.iter().map(|p| p.value.shape()))?;
+            check_state(OPTIMIZER, &self.velocity, &params)?;
         }
         for (p, v) in params.iter_mut().zip(&mut self.velocity) {
             Zip::from(p.value.view_mut())
@@ -205,34 +200,19 @@ impl Sgd {
         }
         Ok(())
     }
+}
 
-    /// Errors unless `shapes` are the velocity buffers' shapes.
-    fn check_shapes<'a>(&self, shapes: impl ExactSizeIterator<Item = &'a [usize]>) -> Result<()> {
-        if shapes.len() != self.velocity.len() {
-            let (expected, actual) = ([self.velocity.len()], [shapes.len()]);
-            return Err(LayerError::shape(
-                OPTIMIZER, "step", "params", &expected, &actual,
-            ));
-        }
-        for (shape, v) in shapes.zip(&self.velocity) {
-            if shape != v.shape() {
-                return Err(LayerError::shape(
-                    OPTIMIZER,
-                    "step",
-                    "a parameter",
-                    v.shape(),
-                    shape,
-                ));
-            }
-        }
-        Ok(())
+impl Optimizer for Sgd {
+    fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
+        Sgd::step(self, layer)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tensors::Tensors;
     use super::*;
-    use crate::{DenseLayer, Param, Sequential};
+    use crate::{DenseLayer, Sequential};
     use ndarray::{array, Array1, Array2};
 
     /// W = [[1, 2]], b = [0.25, 0.5], after a backward of `g` on x = [[1]],
@@ -345,28 +325,9 @@ mod tests {
         assert_eq!(same.weights(), array![[1.0 - 0.5 * 0.45, 2.0 + 0.5 * 0.9]]);
     }
 
-    /// A layer whose gradient does not match its parameter.
-    struct Broken(ArrayD<f64>, ArrayD<f64>);
-
-    impl Layer for Broken {
-        fn forward(&mut self, input: &ndarray::ArrayRef2<f64>) -> Result<Array2<f64>> {
-            Ok(input.to_owned())
-        }
-        fn backward(&mut self, grad: &ndarray::ArrayRef2<f64>) -> Result<Array2<f64>> {
-            Ok(grad.to_owned())
-        }
-        fn predict(&self, input: &ndarray::ArrayRef2<f64>) -> Result<Array2<f64>> {
-            Ok(input.to_owned())
-        }
-        fn params(&mut self) -> Vec<Param<'_>> {
-            let (value, grad) = (self.0.view_mut(), self.1.view());
-            vec![Param { value, grad }]
-        }
-    }
-
     #[test]
     fn a_gradient_of_the_wrong_shape_is_an_error() {
-        let mut broken = Broken(ArrayD::zeros(vec![2]), ArrayD::zeros(vec![3]));
+        let mut broken = Tensors(vec![(ArrayD::zeros(vec![2]), ArrayD::zeros(vec![3]))]);
         let err = Sgd::new(0.1).unwrap().step(&mut broken).unwrap_err();
         assert_eq!(
             err.to_string(),
