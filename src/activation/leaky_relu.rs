@@ -122,7 +122,7 @@ impl LeakyReluLayer {
     ///
     /// # Errors
     ///
-    /// [`LayerError::InvalidParameter`] naming the value if `negative_slope`
+    /// [`LayerError::InvalidParameter`](crate::LayerError::InvalidParameter) naming the value if `negative_slope`
     /// is NaN or infinite.
     ///
     /// # Examples
