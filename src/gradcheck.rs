@@ -68,9 +68,11 @@ impl Default for GradCheck {
 /// Every value is finite, else the first that is not, as an error.
 fn finite<'a>(name: &'static str, values: impl IntoIterator<Item = &'a f64>) -> Result<()> {
     let reason = "must be finite for finite differences";
-    values
-        .into_iter()
-        .try_for_each(|&v| hyper(NAME, name, v).require(v.is_finite(), reason).map(drop))
+    values.into_iter().try_for_each(|&v| {
+        hyper(NAME, name, v)
+            .require(v.is_finite(), reason)
+            .map(drop)
+    })
 }
 
 impl GradCheck {

@@ -58,7 +58,10 @@ mod tests {
     #[test]
     fn each_rule_names_the_layer_the_parameter_and_the_value() {
         let err = hyper("L", "cap", -1.5).positive().unwrap_err();
-        assert_eq!(err.to_string(), "L: invalid cap = -1.5: must be finite and positive");
+        assert_eq!(
+            err.to_string(),
+            "L: invalid cap = -1.5: must be finite and positive"
+        );
         assert_eq!(hyper("L", "a", 0.0).positive().ok(), None);
         assert_eq!(hyper("L", "a", 0.0).non_negative(), Ok(0.0));
         assert!(hyper("L", "a", -0.0).non_negative().is_ok());
