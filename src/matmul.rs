@@ -296,6 +296,18 @@ mod tests {
         product(&Array2::zeros((2, 3)), &Array2::zeros((4, 2)));
     }
 
+    /// CI runs these tests on an emulated CPU without AVX2 or FMA (see
+    /// `.ci/run`), with `RECTIFY_EXPECT_PORTABLE` set: there this checks that
+    /// the CPU really lacks them, so that gemm chose its portable kernels.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn an_emulated_cpu_without_avx2_runs_the_portable_kernels() {
+        if std::env::var_os("RECTIFY_EXPECT_PORTABLE").is_some() {
+            assert!(!is_x86_feature_detected!("avx2"));
+            assert!(!is_x86_feature_detected!("fma"));
+        }
+    }
+
     /// Threads split the output, never the inner sum: the bits do not depend
     /// on how many threads run a product.
     #[cfg(feature = "rayon")]
