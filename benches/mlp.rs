@@ -4,17 +4,18 @@
 //! ```text
 //! cargo bench --bench mlp                    # everything (see benches/ratios.sh)
 //! cargo bench --bench mlp -- mlp_step/       # one group
+//! benches/ratios.sh                          # both benches, then ratios to the baselines
 //! ```
 //!
 //! Three MLPs, `inputs-hidden-hidden-classes` at a batch size: 784-256-256-10
 //! at 128, 784-1024-1024-10 at 256, and the digits size 64-64-64-10 at 32.
 //!
-//! - `dense_layer/{mlp}_{layer}_{inputs}x{outputs}`: each `DenseLayer` of the
+//! - `dense_layer`, shapes `{mlp}_{layer}_{inputs}x{outputs}`: each `DenseLayer` of the
 //!   MLP on its own: `forward_owned` (`y = x·W + b`) against `gemm_forward`, the bare
 //!   `x·W` into a preallocated array; `backward` (`dW = xᵀ·g`, `db`, and a new
 //!   `dx = g·Wᵀ`) against `gemm_backward`, the bare `xᵀ·g` and `g·Wᵀ` into
 //!   preallocated arrays.
-//! - `mlp_step/{mlp}`: a whole training step: `forward_owned` through a
+//! - `mlp_step`, shapes `{mlp}`: a whole training step: `forward_owned` through a
 //!   `Sequential` of Dense, ReLU, Dense, ReLU, Dense, softmax cross-entropy,
 //!   `backward_owned`, `Sgd` with momentum; against `gemms`, the same nine
 //!   bare GEMMs one after another.
@@ -26,13 +27,18 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 use rectify::loss::softmax_cross_entropy;
-use rectify::ndarray::{Array2, ArrayRef2};
+use rectify::ndarray::Array2;
 use rectify::{DenseLayer, Layer, ReluLayer, Sequential, Sgd};
+
+mod common;
+use common::gemm::gemm_into;
 
 /// (name, layer widths, batch).
 const MLPS: [(&str, [usize; 4], usize); 3] = [
@@ -57,39 +63,6 @@ fn group<'a>(
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
     g
-}
-
-/// `dst = lhs·rhs` by `gemm` on one thread, as rectify calls it.
-fn gemm_into(dst: &mut Array2<f64>, lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f64>) {
-    let (m, k, n) = (lhs.nrows(), lhs.ncols(), rhs.ncols());
-    assert_eq!((dst.dim(), rhs.nrows()), ((m, n), k));
-    let d = [dst.strides()[0], dst.strides()[1]];
-    let (l, r) = (lhs.strides(), rhs.strides());
-    // SAFETY: every pointer and stride pair describes a whole array of the
-    // shape given; `dst` is borrowed mutably, so it overlaps neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            d[1],
-            d[0],
-            false,
-            lhs.as_ptr(),
-            l[1],
-            l[0],
-            rhs.as_ptr(),
-            r[1],
-            r[0],
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
 }
 
 /// Times `f` on a fresh copy of `input`, made outside the timed region.
@@ -118,14 +91,15 @@ fn dense_layer(c: &mut Criterion) {
             let weights = random((inputs, outputs), 21 + i as u64) / (inputs as f64).sqrt();
             let bias = random((1, outputs), 31).row(0).to_owned();
             let mut dense = DenseLayer::from_parts(weights.clone(), bias).expect("parts fit");
-            let name = format!("dense_layer/{mlp}_{}_{inputs}x{outputs}", i + 1);
-            let mut g = group(c, &name, batch * inputs * outputs);
+            let shape = format!("{mlp}_{}_{inputs}x{outputs}", i + 1);
+            let id = |function| BenchmarkId::new(function, &shape);
+            let mut g = group(c, "dense_layer", batch * inputs * outputs);
 
             let mut y = Array2::zeros((batch, outputs));
-            g.bench_function("gemm_forward", |b| {
+            g.bench_function(id("gemm_forward"), |b| {
                 b.iter(|| gemm_into(&mut y, black_box(&x), &weights))
             });
-            g.bench_function("forward_owned", |b| {
+            g.bench_function(id("forward_owned"), |b| {
                 b.iter_custom(timed_with_copy(&x, |x| {
                     dense.forward_owned(x).expect("shapes fit")
                 }))
@@ -135,14 +109,14 @@ fn dense_layer(c: &mut Criterion) {
                 Array2::zeros((inputs, outputs)),
                 Array2::zeros((batch, inputs)),
             );
-            g.bench_function("gemm_backward", |b| {
+            g.bench_function(id("gemm_backward"), |b| {
                 b.iter(|| {
                     gemm_into(&mut dw, &x.t(), black_box(&grad));
                     gemm_into(&mut dx, black_box(&grad), &weights.t());
                 })
             });
             dense.forward(&x).expect("shapes fit");
-            g.bench_function("backward", |b| {
+            g.bench_function(id("backward"), |b| {
                 b.iter(|| dense.backward(black_box(&grad)).expect("shapes fit"))
             });
             g.finish();
@@ -168,7 +142,7 @@ fn mlp_step(c: &mut Criterion) {
         let x = random((batch, widths[0]), 1);
         let labels: Vec<usize> = (0..batch).map(|i| (i * 7) % widths[3]).collect();
         let multiply_adds: usize = widths.windows(2).map(|p| 3 * batch * p[0] * p[1]).sum();
-        let mut g = group(c, &format!("mlp_step/{name}"), multiply_adds);
+        let mut g = group(c, "mlp_step", multiply_adds);
 
         // The same nine products, on arrays of the step's shapes.
         let mut layers: Vec<_> = widths
@@ -185,7 +159,7 @@ fn mlp_step(c: &mut Criterion) {
                 (w, input, grad, outputs)
             })
             .collect();
-        g.bench_function("gemms", |b| {
+        g.bench_function(BenchmarkId::new("gemms", name), |b| {
             b.iter(|| {
                 for (w, input, grad, [y, dw, dx]) in &mut layers {
                     gemm_into(y, black_box(&*input), w);
@@ -199,7 +173,7 @@ fn mlp_step(c: &mut Criterion) {
         let mut sgd = Sgd::new(0.01)
             .and_then(|s| s.with_momentum(0.9))
             .expect("valid");
-        g.bench_function("step", |b| {
+        g.bench_function(BenchmarkId::new("step", name), |b| {
             b.iter_custom(timed_with_copy(&x, |x| {
                 let logits = net.forward_owned(x).expect("shapes fit");
                 let (loss, grad) = softmax_cross_entropy(&logits, &labels).expect("labels fit");
