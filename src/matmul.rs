@@ -7,13 +7,11 @@
 //! handles) or broadcast (stride 0). It picks its kernel (AVX-512, AVX2+FMA,
 //! NEON, or portable scalar code) at run time from the CPU it runs on.
 //!
-//! Products run on one thread, also under the crate's `rayon` feature, so
-//! with a seed training is bit-for-bit the same from run to run on one
-//! machine. `gemm`'s own threads (`Parallelism::Rayon`) split the output,
-//! never the sum over the inner dimension, and gave the same bits on 1 to 4
-//! threads at the MLP shapes of `benches/mlp.rs`; but on this project's
-//! shared 2-core machine they measured 0.5 to 1.5 times as fast as one
-//! thread, slower more often than not, so they stay off.
+//! With a seed, training is bit-for-bit the same from run to run on one
+//! machine, whatever the thread count: under the crate's `rayon` feature,
+//! large products use `gemm`'s threads, which split the output, never the
+//! sum over the inner dimension, so the bits do not change (tested).
+//! Without the feature every product runs on one thread.
 
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayRef1, ArrayRef2};
@@ -138,7 +136,7 @@ unsafe fn gemm_raw(
             false,
             false,
             false,
-            Parallelism::None,
+            parallelism(m, n, k),
         )
     }
 }
@@ -148,10 +146,39 @@ fn strides(a: &ArrayRef2<f64>) -> [isize; 2] {
     [a.strides()[0], a.strides()[1]]
 }
 
+/// How `gemm` may use threads for an `m × k` by `k × n` product: one thread
+/// without the `rayon` feature.
+#[cfg(not(feature = "rayon"))]
+fn parallelism(_m: usize, _n: usize, _k: usize) -> Parallelism {
+    Parallelism::None
+}
+
+/// How `gemm` may use threads for an `m × k` by `k × n` product: those of
+/// the current rayon pool from [`PARALLEL_MIN_WORK`] multiply-adds on.
+#[cfg(feature = "rayon")]
+fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
+    let work = m.saturating_mul(n).saturating_mul(k);
+    if work >= PARALLEL_MIN_WORK {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// Multiply-adds from which a product runs on the rayon pool's threads.
+///
+/// Measured on this project's 2-core machine, 2 threads against 1: 1.3-1.4
+/// times as fast at 128x256x256 (2^23), 1.5-2.0 from 128x784x256 up;
+/// 0.84-1.3 at 256x1024x10 (2.6 million).
+#[cfg(feature = "rayon")]
+const PARALLEL_MIN_WORK: usize = 1 << 23;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
+    #[cfg(feature = "rayon")]
+    use ndarray::Zip;
     use ndarray::{s, Array1, ArrayView2};
     use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
     use ndarray_rand::rand_distr::Uniform;
@@ -284,6 +311,59 @@ mod tests {
         if std::env::var_os("RECTIFY_EXPECT_PORTABLE").is_some() {
             assert!(!is_x86_feature_detected!("avx2"));
             assert!(!is_x86_feature_detected!("fma"));
+        }
+    }
+
+    /// Threads split the output, never the inner sum: the bits do not depend
+    /// on how many threads run a product.
+    #[cfg(feature = "rayon")]
+    #[test]
+    fn the_thread_count_does_not_change_the_bits() {
+        for (m, k, n) in [
+            (256, 784, 128),
+            (128, 256, 256),
+            (300, 1000, 70),
+            (64, 64, 32),
+        ] {
+            let (a, b) = (random((m, k), 15), random((k, n), 16));
+            let run = |parallelism| {
+                let mut dst = Array2::<f64>::zeros((m, n));
+                let [rs, cs] = strides(&dst);
+                // SAFETY: as in `product_into`.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        dst.as_mut_ptr(),
+                        cs,
+                        rs,
+                        false,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        1,
+                        n as isize,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    )
+                };
+                dst
+            };
+            let one = run(Parallelism::None);
+            for threads in [2, 3, 4] {
+                let many = run(Parallelism::Rayon(threads));
+                let same = Zip::from(&one)
+                    .and(&many)
+                    .all(|a, b| a.to_bits() == b.to_bits());
+                assert!(same, "{m}x{k}x{n} on {threads} threads");
+            }
+            assert_close(&one, &a.dot(&b), k);
         }
     }
 }
