@@ -21,7 +21,8 @@
 //!   `backward_owned`, inputs refilled outside the timed region; alone
 //!   (every member) and inside a `Sequential` (`seq_relu`, `seq_leaky`).
 //! - `dense_step`: the same step through a `Sequential` of Dense(n → n) and
-//!   ReLU, against the Dense alone, at the two smaller shapes.
+//!   ReLU, against the Dense alone and its three bare GEMMs (`gemm`), at the
+//!   two smaller shapes.
 //!
 //! Inputs are uniform in [-1, 1) (half the elements on each side, in random
 //! order) from fixed seeds.
@@ -42,6 +43,9 @@ use rectify::{
     ClippedReluLayer, DenseLayer, Layer, LeakyReluLayer, PReluLayer, RReluLayer, ReluLayer,
     Sequential, ThresholdLayer,
 };
+
+mod common;
+use common::gemm::gemm_into;
 
 /// (rows, columns): in L1/L2, in L2, about the size of L3, far beyond L3.
 const SHAPES: [(usize, usize); 4] = [(64, 128), (256, 1024), (1024, 4096), (4096, 4096)];
@@ -232,7 +236,9 @@ fn step(c: &mut Criterion) {
 }
 
 /// A training step of a `Sequential` Dense(n → n) + ReLU against the same
-/// Dense alone: the difference is what the activation adds to a real step.
+/// Dense alone: the difference is what the activation adds to a real step;
+/// and against `gemm`, the step's three bare GEMMs (`x·W`, `xᵀ·g`, `g·Wᵀ`)
+/// into preallocated arrays.
 /// Only the two smaller shapes: beyond them the matrix product is all there
 /// is to see.
 fn dense_step(c: &mut Criterion) {
@@ -243,6 +249,15 @@ fn dense_step(c: &mut Criterion) {
         let weights = random((cols, cols), 3) / (cols as f64).sqrt();
         let mut g = group(c, "dense_step", *shape);
         copy(&mut g, &x);
+        let mut outputs = [*shape, (cols, cols), *shape].map(Array2::zeros);
+        g.bench_function(id("gemm", *shape), |b| {
+            b.iter(|| {
+                let [y, dw, dx] = &mut outputs;
+                gemm_into(y, black_box(&x), &weights);
+                gemm_into(dw, &x.t(), black_box(&grad));
+                gemm_into(dx, black_box(&grad), &weights.t());
+            })
+        });
         for with_relu in [false, true] {
             let dense =
                 DenseLayer::from_parts(weights.clone(), Array1::zeros(cols)).expect("parts fit");

@@ -1,11 +1,11 @@
 //! [`DenseLayer`]: the fully connected layer `y = x·W + b`.
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayRef2, ArrayView1, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayRef2, ArrayView1, ArrayView2};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::{Beta, Distribution, Normal};
 use ndarray_rand::RandomExt;
 
+use crate::matmul;
 use crate::validate::hyper;
 use crate::{Layer, LayerError, Param, Result};
 
@@ -278,7 +278,7 @@ impl DenseLayer {
                 &[rows, cols],
             ));
         }
-        Ok(input.dot(&*self.weights) + &self.bias)
+        Ok(matmul::affine(input, &self.weights, &self.bias))
     }
 }
 
@@ -307,9 +307,12 @@ impl Layer for DenseLayer {
             |x| (x.nrows(), outputs),
             grad_output.dim(),
         )?;
-        general_mat_mul(1.0, &input.t(), grad_output, 0.0, &mut self.weights_grad);
-        self.bias_grad.assign(&grad_output.sum_axis(Axis(0)));
-        Ok(grad_output.dot(&self.weights.t()))
+        matmul::product_into(&mut self.weights_grad, &input.t(), grad_output, false);
+        self.bias_grad.fill(0.0);
+        for row in grad_output.rows() {
+            self.bias_grad += &row;
+        }
+        Ok(matmul::product(grad_output, &self.weights.t()))
     }
 
     fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {

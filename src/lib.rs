@@ -38,12 +38,14 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod alloc;
 mod dense;
 mod diagnostics;
 mod error;
 mod gradcheck;
 mod layer;
 pub mod loss;
+mod matmul;
 mod optim;
 mod sequential;
 mod validate;

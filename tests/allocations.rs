@@ -1,15 +1,20 @@
-//! What the activation layers allocate, counted by a global allocator: the
+//! What the layers allocate, counted by a global allocator: the activations'
 //! cached mask costs one bit per element (RReLU's slopes are regenerated,
-//! not stored), a steady-state training step allocates nothing, and
-//! `forward`/`predict` allocate only their result. PReLU, which needs its
-//! input for the slope gradient, caches it once and reuses the buffer.
+//! not stored), a steady-state training step through them allocates
+//! nothing, and `forward`/`predict` allocate only their result. PReLU, which
+//! needs its input for the slope gradient, caches it once and reuses the
+//! buffer. A training step of a whole MLP allocates the arrays the contract
+//! returns, the `params()` vectors, and `gemm`'s packing buffers.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
+use rectify::loss::softmax_cross_entropy;
 use rectify::ndarray::Array2;
+use rectify::rand::{rngs::StdRng, SeedableRng};
 use rectify::{
-    ClippedReluLayer, Layer, LeakyReluLayer, PReluLayer, RReluLayer, ReluLayer, ThresholdLayer,
+    ClippedReluLayer, DenseLayer, Layer, LeakyReluLayer, PReluLayer, Param, RReluLayer, ReluLayer,
+    Sequential, Sgd, ThresholdLayer,
 };
 
 /// Counts the allocations of the current thread (the test harness runs
@@ -19,9 +24,20 @@ struct Counting;
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
     static BYTES: Cell<usize> = const { Cell::new(0) };
+    /// The size of each allocation, while [`sizes`] runs.
+    static SIZES: RefCell<Option<Vec<usize>>> = const { RefCell::new(None) };
 }
 
 fn record(size: usize) {
+    let _ = SIZES.try_with(|sizes| {
+        if let Ok(mut sizes) = sizes.try_borrow_mut() {
+            // Only into room made beforehand: a push that grew the vector
+            // would allocate inside the allocator.
+            if let Some(sizes) = sizes.as_mut().filter(|s| s.len() < s.capacity()) {
+                sizes.push(size);
+            }
+        }
+    });
     // `try_with`: the thread-local may already be gone while a thread exits.
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     let _ = BYTES.try_with(|b| b.set(b.get() + size));
@@ -63,6 +79,13 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     let out = f();
     let (n1, b1) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
     (out, n1 - n0, b1 - b0)
+}
+
+/// The size of each allocation `f` makes (up to 10,000 of them).
+fn sizes(f: impl FnOnce()) -> Vec<usize> {
+    SIZES.with(|s| *s.borrow_mut() = Some(Vec::with_capacity(10_000)));
+    f();
+    SIZES.with(|s| s.borrow_mut().take()).expect("set above")
 }
 
 /// Uniform-ish values on both sides of zero, including exact zeros.
@@ -196,5 +219,67 @@ fn prelu_caches_its_input_once_and_then_allocates_nothing() {
             assert_eq!((count, bytes), (0, 0), "{shape:?}");
             (x, g) = (y, dx);
         }
+    }
+}
+
+/// One steady-state training step of a 20-16-16-4 MLP at batch 8 through
+/// `Sequential` (`forward_owned`, softmax cross-entropy, `backward_owned`,
+/// `Sgd` with momentum) allocates:
+///
+/// - the arrays the contract returns: each Dense layer's output
+///   (`forward_owned`) and input gradient (`backward_owned`), and the loss
+///   gradient, 5,888 bytes here (`batch · Σ(inputs + outputs) + batch ·
+///   classes` elements);
+/// - the `Vec<Param>`s of `params()`: one per Dense layer and the
+///   `Sequential`'s, which grows while it collects them;
+/// - at most one packing buffer inside `gemm` per matrix product (9 here).
+///
+/// Nothing else: no temporaries for the bias, its gradient or the weight
+/// gradient, which is written in place.
+#[test]
+fn an_mlp_training_step_allocates_its_results_params_and_gemm_packing_only() {
+    let (batch, widths) = (8, [20, 16, 16, 4]);
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut net = Sequential::new();
+    net.push(DenseLayer::new(widths[0], widths[1], &mut rng))
+        .push(ReluLayer::new())
+        .push(DenseLayer::new(widths[1], widths[2], &mut rng))
+        .push(ReluLayer::new())
+        .push(DenseLayer::new(widths[2], widths[3], &mut rng));
+    let mut sgd = Sgd::new(0.1).unwrap().with_momentum(0.9).unwrap();
+    let x = input((batch, widths[0]));
+    let labels: Vec<usize> = (0..batch).map(|i| i % widths[3]).collect();
+    let mut step = |x: Array2<f64>| {
+        let logits = net.forward_owned(x).unwrap();
+        let (_, grad) = softmax_cross_entropy(&logits, &labels).unwrap();
+        net.backward_owned(grad).unwrap();
+        sgd.step(&mut net).unwrap();
+    };
+    step(x.clone()); // masks and the optimizer's velocity, once
+    for _ in 0..3 {
+        let x = x.clone();
+        let mut sizes = sizes(|| step(x));
+        let total: usize = sizes.iter().sum();
+
+        let mut arrays: Vec<usize> = widths
+            .windows(2)
+            .flat_map(|w| [batch * w[1], batch * w[0]])
+            .chain([batch * widths[3]])
+            .map(|n| n * size_of::<f64>())
+            .collect();
+        assert_eq!(arrays.iter().sum::<usize>(), 5888);
+        for size in &mut arrays {
+            let at = sizes.iter().position(|s| s == size);
+            assert!(at.is_some(), "no array of {size} bytes in {sizes:?}");
+            sizes.swap_remove(at.unwrap());
+        }
+        // What is left: params() vectors (whole Params) and gemm's buffers.
+        let param = size_of::<Param<'static>>();
+        let (params, packing): (Vec<usize>, Vec<usize>) =
+            sizes.iter().partition(|&&s| s % param == 0);
+        assert_eq!(params.len(), 3 + 2, "{params:?}"); // grown 4 → 8 Params
+        assert!(packing.len() <= 9, "{packing:?}");
+        let (params, packing): (usize, usize) = (params.iter().sum(), packing.iter().sum());
+        println!("one step: {total} bytes: arrays 5888, params() {params}, gemm packing {packing}");
     }
 }

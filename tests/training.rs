@@ -95,3 +95,54 @@ fn the_same_seed_gives_bit_identical_runs() -> Result<(), LayerError> {
     assert_ne!(bits(&a.losses), bits(&train(8)?.losses));
     Ok(())
 }
+
+/// Three steps of a 16 → 1024 → 10 network at batch 512, large enough that
+/// the ReLU passes (2^19 elements) reach the `rayon` feature's threads;
+/// returns the bits of every parameter afterwards.
+fn wide_steps(seed: u64) -> Result<Vec<u64>, LayerError> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let x = Array2::random_using((512, 16), Uniform::new(-1.0, 1.0).unwrap(), &mut rng);
+    let labels: Vec<usize> = (0..512).map(|i| i % 10).collect();
+    let mut net = Sequential::new();
+    net.push(DenseLayer::new(16, 1024, &mut rng))
+        .push(ReluLayer::new())
+        .push(DenseLayer::new(1024, 10, &mut rng));
+    let mut sgd = Sgd::new(0.1)?.with_momentum(0.9)?;
+    for _ in 0..3 {
+        let logits = net.forward_owned(x.clone())?;
+        let (_, grad) = softmax_cross_entropy(&logits, &labels)?;
+        net.backward_owned(grad)?;
+        sgd.step(&mut net)?;
+    }
+    let params = net.params();
+    Ok(params
+        .iter()
+        .flat_map(|p| p.value.iter().map(|v| v.to_bits()))
+        .collect())
+}
+
+/// The same seed gives the same bits on one thread and on several (with
+/// the `rayon` feature; without it everything runs on one thread anyway).
+#[test]
+fn the_thread_count_does_not_change_the_bits_of_training() -> Result<(), LayerError> {
+    let on = |threads: usize| {
+        #[cfg(feature = "rayon")]
+        {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| wide_steps(5))
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            let _ = threads;
+            wide_steps(5)
+        }
+    };
+    let one = on(1)?;
+    assert_eq!(one, on(2)?);
+    assert_eq!(one, on(3)?);
+    assert_ne!(one, wide_steps(6)?);
+    Ok(())
+}

@@ -51,7 +51,7 @@ pub(super) fn in_place<P: Pass>(mut pass: P, data: &mut [f64]) {
 /// Runs `pass` over `src` into a new vector, reading `src` once and
 /// writing the result once (no copy followed by a second pass).
 pub(super) fn copied<P: Pass>(pass: P, src: &[f64]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(src.len());
+    let mut out = crate::alloc::buffer(src.len());
     copy_into(pass, src, &mut out.spare_capacity_mut()[..src.len()]);
     // SAFETY: `copy_into` wrote every element of the first `src.len()`
     // elements of `out`'s spare capacity.

@@ -1,0 +1,37 @@
+//! The bare-GEMM baseline of the benches: `gemm` called on one thread, as
+//! rectify calls it.
+
+use rectify::ndarray::{Array2, ArrayRef2};
+
+/// `dst = lhs·rhs` by `gemm` on one thread.
+pub fn gemm_into(dst: &mut Array2<f64>, lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f64>) {
+    let (m, k, n) = (lhs.nrows(), lhs.ncols(), rhs.ncols());
+    assert_eq!((dst.dim(), rhs.nrows()), ((m, n), k));
+    let d = [dst.strides()[0], dst.strides()[1]];
+    let (l, r) = (lhs.strides(), rhs.strides());
+    // SAFETY: every pointer and stride pair describes a whole array of the
+    // shape given; `dst` is borrowed mutably, so it overlaps neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            d[1],
+            d[0],
+            false,
+            lhs.as_ptr(),
+            l[1],
+            l[0],
+            rhs.as_ptr(),
+            r[1],
+            r[0],
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}

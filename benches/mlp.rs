@@ -1,0 +1,190 @@
+//! Training an MLP, against the bare GEMMs it is made of, measured in the
+//! same run.
+//!
+//! ```text
+//! cargo bench --bench mlp                    # everything (see benches/ratios.sh)
+//! cargo bench --bench mlp -- mlp_step/       # one group
+//! benches/ratios.sh                          # both benches, then ratios to the baselines
+//! ```
+//!
+//! Three MLPs, `inputs-hidden-hidden-classes` at a batch size: 784-256-256-10
+//! at 128, 784-1024-1024-10 at 256, and the digits size 64-64-64-10 at 32.
+//!
+//! - `dense_layer`, shapes `{mlp}_{layer}_{inputs}x{outputs}`: each `DenseLayer` of the
+//!   MLP on its own: `forward_owned` (`y = x·W + b`) against `gemm_forward`, the bare
+//!   `x·W` into a preallocated array; `backward` (`dW = xᵀ·g`, `db`, and a new
+//!   `dx = g·Wᵀ`) against `gemm_backward`, the bare `xᵀ·g` and `g·Wᵀ` into
+//!   preallocated arrays.
+//! - `mlp_step`, shapes `{mlp}`: a whole training step: `forward_owned` through a
+//!   `Sequential` of Dense, ReLU, Dense, ReLU, Dense, softmax cross-entropy,
+//!   `backward_owned`, `Sgd` with momentum; against `gemms`, the same nine
+//!   bare GEMMs one after another.
+//!
+//! Throughput is in multiply-adds (`Throughput::Elements`). The bare GEMMs
+//! call `gemm` exactly as rectify does, on one thread.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+use ndarray_rand::rand_distr::Uniform;
+use ndarray_rand::RandomExt;
+use rectify::loss::softmax_cross_entropy;
+use rectify::ndarray::Array2;
+use rectify::{DenseLayer, Layer, ReluLayer, Sequential, Sgd};
+
+mod common;
+use common::gemm::gemm_into;
+
+/// (name, layer widths, batch).
+const MLPS: [(&str, [usize; 4], usize); 3] = [
+    ("784-256-256-10_b128", [784, 256, 256, 10], 128),
+    ("784-1024-1024-10_b256", [784, 1024, 1024, 10], 256),
+    ("64-64-64-10_b32", [64, 64, 64, 10], 32),
+];
+
+fn random(shape: (usize, usize), seed: u64) -> Array2<f64> {
+    let uniform = Uniform::new(-1.0, 1.0).expect("valid range");
+    Array2::random_using(shape, uniform, &mut StdRng::seed_from_u64(seed))
+}
+
+fn group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    multiply_adds: usize,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(multiply_adds as u64))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    g
+}
+
+/// Times `f` on a fresh copy of `input`, made outside the timed region.
+fn timed_with_copy<'a, T>(
+    input: &'a Array2<f64>,
+    mut f: impl FnMut(Array2<f64>) -> T + 'a,
+) -> impl FnMut(u64) -> Duration + 'a {
+    move |iters| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let x = input.clone();
+            let start = Instant::now();
+            black_box(f(black_box(x)));
+            total += start.elapsed();
+        }
+        total
+    }
+}
+
+fn dense_layer(c: &mut Criterion) {
+    for (mlp, widths, batch) in MLPS {
+        for (i, pair) in widths.windows(2).enumerate() {
+            let (inputs, outputs) = (pair[0], pair[1]);
+            let x = random((batch, inputs), 1 + i as u64);
+            let grad = random((batch, outputs), 11 + i as u64);
+            let weights = random((inputs, outputs), 21 + i as u64) / (inputs as f64).sqrt();
+            let bias = random((1, outputs), 31).row(0).to_owned();
+            let mut dense = DenseLayer::from_parts(weights.clone(), bias).expect("parts fit");
+            let shape = format!("{mlp}_{}_{inputs}x{outputs}", i + 1);
+            let id = |function| BenchmarkId::new(function, &shape);
+            let mut g = group(c, "dense_layer", batch * inputs * outputs);
+
+            let mut y = Array2::zeros((batch, outputs));
+            g.bench_function(id("gemm_forward"), |b| {
+                b.iter(|| gemm_into(&mut y, black_box(&x), &weights))
+            });
+            g.bench_function(id("forward_owned"), |b| {
+                b.iter_custom(timed_with_copy(&x, |x| {
+                    dense.forward_owned(x).expect("shapes fit")
+                }))
+            });
+
+            let (mut dw, mut dx) = (
+                Array2::zeros((inputs, outputs)),
+                Array2::zeros((batch, inputs)),
+            );
+            g.bench_function(id("gemm_backward"), |b| {
+                b.iter(|| {
+                    gemm_into(&mut dw, &x.t(), black_box(&grad));
+                    gemm_into(&mut dx, black_box(&grad), &weights.t());
+                })
+            });
+            dense.forward(&x).expect("shapes fit");
+            g.bench_function(id("backward"), |b| {
+                b.iter(|| dense.backward(black_box(&grad)).expect("shapes fit"))
+            });
+            g.finish();
+        }
+    }
+}
+
+/// The MLP of `widths`: Dense and ReLU, the last Dense without.
+fn mlp(widths: [usize; 4]) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut net = Sequential::new();
+    for (i, pair) in widths.windows(2).enumerate() {
+        net.push(DenseLayer::new(pair[0], pair[1], &mut rng));
+        if i + 2 < widths.len() {
+            net.push(ReluLayer::new());
+        }
+    }
+    net
+}
+
+fn mlp_step(c: &mut Criterion) {
+    for (name, widths, batch) in MLPS {
+        let x = random((batch, widths[0]), 1);
+        let labels: Vec<usize> = (0..batch).map(|i| (i * 7) % widths[3]).collect();
+        let multiply_adds: usize = widths.windows(2).map(|p| 3 * batch * p[0] * p[1]).sum();
+        let mut g = group(c, "mlp_step", multiply_adds);
+
+        // The same nine products, on arrays of the step's shapes.
+        let mut layers: Vec<_> = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, p)| {
+                let w = random((p[0], p[1]), 21 + i as u64);
+                let (input, grad) = (random((batch, p[0]), 2), random((batch, p[1]), 3));
+                let outputs = [
+                    Array2::zeros((batch, p[1])),
+                    Array2::zeros((p[0], p[1])),
+                    Array2::zeros((batch, p[0])),
+                ];
+                (w, input, grad, outputs)
+            })
+            .collect();
+        g.bench_function(BenchmarkId::new("gemms", name), |b| {
+            b.iter(|| {
+                for (w, input, grad, [y, dw, dx]) in &mut layers {
+                    gemm_into(y, black_box(&*input), w);
+                    gemm_into(dw, &input.t(), black_box(&*grad));
+                    gemm_into(dx, black_box(&*grad), &w.t());
+                }
+            })
+        });
+
+        let mut net = mlp(widths);
+        let mut sgd = Sgd::new(0.01)
+            .and_then(|s| s.with_momentum(0.9))
+            .expect("valid");
+        g.bench_function(BenchmarkId::new("step", name), |b| {
+            b.iter_custom(timed_with_copy(&x, |x| {
+                let logits = net.forward_owned(x).expect("shapes fit");
+                let (loss, grad) = softmax_cross_entropy(&logits, &labels).expect("labels fit");
+                net.backward_owned(grad).expect("shapes fit");
+                sgd.step(&mut net).expect("same parameters");
+                loss
+            }))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, dense_layer, mlp_step);
+criterion_main!(benches);
