@@ -50,12 +50,7 @@ mod optim;
 mod sequential;
 mod validate;
 
-pub use activation::{
-    clipped_relu, clipped_relu_grad, leaky_relu, leaky_relu_grad, relu, relu_grad, threshold,
-    threshold_grad, AtZero, ClippedRelu, ClippedReluLayer, LeakyRelu, LeakyReluLayer, Mask, Member,
-    PRelu, PReluLayer, RRelu, RReluLayer, Rectifier, Relu, ReluLayer, Threshold, ThresholdLayer,
-    ZeroSided,
-};
+pub use activation::*;
 pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};

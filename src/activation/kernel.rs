@@ -159,8 +159,10 @@ impl Drawn {
     }
 }
 
-/// SplitMix64's output function: a 64-bit mix of `x`.
+/// SplitMix64's step from state `x`: the golden-ratio increment, then its
+/// output function (so that 0 does not map to 0).
 pub(crate) fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)

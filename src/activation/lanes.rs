@@ -290,7 +290,8 @@ impl Lanes for Sse2 {
 
 /// Four lanes in an AVX2 register.
 ///
-/// Only used in the loops' `in_place_avx2` and `copy_into_avx2`, which are only
+/// Only used in the loops' `in_place_avx2` and `copy_into_avx2` (and in
+/// tests behind the same check), which are only
 /// called once `is_x86_feature_detected!("avx2")` said yes: that is what
 /// makes the `unsafe` blocks of its methods sound.
 #[cfg(target_arch = "x86_64")]

@@ -7,23 +7,28 @@ use super::AtZero;
 use crate::validate::hyper;
 use crate::Result;
 
-/// The Leaky ReLU rule: `slope·x` on the inactive side, always (as in
-/// PyTorch), so a NaN input is inactive and gives NaN, and with slope 0 an
-/// input of `-inf` gives NaN (`0·∞`). [`PRelu`](crate::PRelu) runs it with
-/// learned slopes.
+/// The leaky rule: `x` on the active side, `slope·x` on the other, always
+/// (as in PyTorch), so with slope 0 an input of `-inf` gives NaN (`0·∞`).
+/// [`PRelu`](crate::PRelu) runs it with learned slopes and
+/// [`RRelu`](crate::RRelu) with drawn ones.
+///
+/// `NAN_ACTIVE` puts NaN on the active side (its gradient passes, as in
+/// PyTorch's `rrelu_with_noise`); otherwise NaN is on the slope side (as in
+/// `leaky_relu` and `prelu`). Either way its output is NaN.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Leaky {
+pub struct Leaky<const NAN_ACTIVE: bool = false> {
     pub(crate) zero: AtZero,
 }
 
-impl Rule for Leaky {
+impl<const NAN_ACTIVE: bool> Rule for Leaky<NAN_ACTIVE> {
     #[inline(always)]
     fn forward<V: Lanes>(self, x: V, slope: V) -> (V::Mask, V) {
         let zero = V::splat(0.0);
-        let active = if self.zero.is_active() {
-            x.ge(zero)
-        } else {
-            x.gt(zero)
+        let active = match (NAN_ACTIVE, self.zero.is_active()) {
+            (false, false) => x.gt(zero),
+            (false, true) => x.ge(zero),
+            (true, false) => x.not_le(zero),
+            (true, true) => x.not_lt(zero),
         };
         (active, V::select(active, x, x.mul(slope)))
     }
@@ -87,7 +92,7 @@ impl ZeroSided for LeakyRelu {
 /// assert!(leaky_relu(f64::NAN, 0.01).is_nan());
 /// ```
 pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
-    apply(Leaky::default(), x, negative_slope)
+    apply(Leaky::<false>::default(), x, negative_slope)
 }
 
 /// d(Leaky ReLU)/dx at `x`: 1 for `x > 0`, `negative_slope` otherwise,
@@ -103,7 +108,7 @@ pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
 /// assert_eq!(leaky_relu_grad(0.0, 0.01), 0.01);
 /// ```
 pub fn leaky_relu_grad(x: f64, negative_slope: f64) -> f64 {
-    derivative(Leaky::default(), x, negative_slope)
+    derivative(Leaky::<false>::default(), x, negative_slope)
 }
 
 /// Leaky rectified linear unit, `y = x` if `x > 0`, else `negative_slope·x`,

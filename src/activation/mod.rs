@@ -8,11 +8,17 @@
 //! - `rectifier`: the layer, generic over its member.
 //! - one file per member: a rule, its constructors and docs.
 //!
-//! A new member is one file: a rule (`forward` and `backward` over
-//! [`Lanes`](lanes::Lanes)), a struct of its hyperparameters implementing
-//! `Simple` (or `Member`, if its slopes vary per element or it learns), a
-//! type alias `FooLayer = Rectifier<Foo>` with its constructors, and a line
-//! here.
+//! A new member is one file plus its `mod` and `pub use` lines here (the
+//! crate root re-exports everything this module does). The file holds a
+//! struct of the member's hyperparameters, its rule (`forward` and
+//! `backward` over [`Lanes`](lanes::Lanes): compares, `and`, `select`,
+//! `mul`, `add`), an impl of `Simple` (the rule and a fixed slope, if any;
+//! everything else follows) and, if `±0.0` may change sides, of
+//! `ZeroSided`; then the alias `FooLayer = Rectifier<Foo>` with its
+//! constructors, docs and tests. `threshold.rs` is the smallest example. A
+//! member whose slopes vary per element or that learns implements `Member`
+//! itself, with `sealed::Sealed` (see `rrelu.rs` and `prelu.rs`). The shared
+//! tests take any member: `test_util::paths_agree` and `check_table`.
 
 mod clipped_relu;
 mod kernel;

@@ -6,7 +6,7 @@ use super::kernel::{start_of, window, window_mut, Columns, Slopes, Tap};
 use super::lanes::Lanes;
 use super::leaky_relu::Leaky;
 use super::loops::WORD;
-use super::rectifier::{Member, Rectifier, ZeroSided};
+use super::rectifier::{sealed, Member, Rectifier, ZeroSided};
 use super::AtZero;
 use crate::validate::hyper;
 use crate::{LayerError, Param, Result};
@@ -112,7 +112,7 @@ impl Tap for SlopeGrad<'_> {
     }
 }
 
-impl super::rectifier::sealed::Sealed for PRelu {}
+impl sealed::Sealed for PRelu {}
 
 impl Member for PRelu {
     const LAYER: &'static str = LAYER;
@@ -234,14 +234,14 @@ impl ZeroSided for PRelu {
 ///
 /// - input: `(batch, features)`, any layout (standard, transposed, sliced);
 ///   with `num_parameters > 1`, `features` must be `num_parameters`
-/// - output: same as input
+/// - output: same as input, standard layout
 /// - grad_output and grad_input: same as the last forward's input
 /// - parameter: the slopes, length `num_parameters`
 ///
 /// # Errors
 ///
-/// An input whose column count is neither 1 slope's nor `num_parameters`
-/// is [`LayerError::ShapeMismatch`], and changes nothing.
+/// With `num_parameters > 1`, an input with another number of columns is
+/// [`LayerError::ShapeMismatch`] naming both shapes, and changes nothing.
 ///
 /// # Examples
 ///
@@ -360,7 +360,9 @@ mod tests {
     use ndarray::{array, s, Array2, ArrayRef2, ArrayView, Dimension};
 
     use super::*;
-    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
+    use crate::activation::test_util::{
+        check_table, paths_agree, paths_agree_with, same, G, INF, NAN, X,
+    };
     use crate::Layer;
 
     /// `got` and `want` have the same shape and values, bit for bit (so
@@ -740,6 +742,46 @@ mod tests {
     fn every_path_agrees_bit_for_bit() {
         paths_agree(PReluLayer::new(1, 0.25).unwrap());
         paths_agree(PReluLayer::new(1, -1.5).unwrap().at_zero(AtZero::Active));
+        // One slope per column, all different, at every width.
+        paths_agree_with(|cols| {
+            let slopes = Array1::from_shape_fn(cols.max(1), |c| c as f64 * 0.37 - 2.0);
+            PReluLayer::from_slopes(slopes).unwrap()
+        });
+    }
+
+    /// Per-column slope gradients against a plain sum, at widths below,
+    /// at and above one block (whose slope table wraps around), and a
+    /// shared slope against the sum of all.
+    #[test]
+    fn slope_gradients_at_many_widths_match_a_plain_sum() {
+        for cols in [1, 3, 63, 64, 65, 100, 129] {
+            let rows = 7;
+            let x =
+                Array2::from_shape_fn((rows, cols), |(r, c)| ((r * cols + c) as f64 * 0.61).sin());
+            let g = Array2::from_shape_fn((rows, cols), |(r, c)| 1.0 + r as f64 - 0.01 * c as f64);
+            let share = |r: usize, c: usize| {
+                if x[[r, c]] > 0.0 {
+                    0.0
+                } else {
+                    x[[r, c]] * g[[r, c]]
+                }
+            };
+            let want = Array1::from_shape_fn(cols, |c| (0..rows).map(|r| share(r, c)).sum::<f64>());
+            let (_, _, got) = pass(&mut PReluLayer::new(cols, 0.5).unwrap(), &x, &g);
+            for c in 0..cols {
+                assert!(
+                    (got[c] - want[c]).abs() <= 1e-12 * (1.0 + want[c].abs()),
+                    "{cols} cols, column {c}: {} vs {}",
+                    got[c],
+                    want[c]
+                );
+            }
+            let (_, _, shared) = pass(&mut PReluLayer::new(1, 0.5).unwrap(), &x, &g);
+            assert!(
+                (shared[0] - want.sum()).abs() <= 1e-12 * (1.0 + want.sum().abs()),
+                "{cols} cols shared"
+            );
+        }
     }
 
     #[test]

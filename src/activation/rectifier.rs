@@ -44,13 +44,9 @@ pub enum AtZero {
 }
 
 impl AtZero {
-    /// Whether `±0.0` is on the active side.
-    ///
-    /// The rules compare with `>=` instead of `>` then, rather than with `>`
-    /// against the largest negative `f64`: that subnormal threshold would
-    /// read as `-0.0` on a thread with denormals-are-zero set (as a library
-    /// built with `-ffast-math` may leave it), and `±0.0` would silently
-    /// become inactive.
+    /// Whether `±0.0` is on the active side. The rules then compare with
+    /// `>=` (or `!(x < 0)`) instead of `>` (or `!(x <= 0)`), which holds on a
+    /// thread with denormals-are-zero set too.
     pub(crate) fn is_active(self) -> bool {
         self == AtZero::Active
     }

@@ -1,8 +1,8 @@
 //! [`RReluLayer`]: randomized leaky ReLU, a slope drawn per element on each
 //! forward.
 
-use super::kernel::{mix64, Drawn, Fixed, Rule};
-use super::lanes::Lanes;
+use super::kernel::{mix64, Drawn, Fixed};
+use super::leaky_relu::Leaky;
 use super::rectifier::{sealed, Member, Rectifier, ZeroSided};
 use super::AtZero;
 use crate::validate::hyper;
@@ -11,29 +11,8 @@ use crate::Result;
 const LAYER: &str = "RReluLayer";
 
 /// The randomized leaky rule: the slope side is `r·x`, and NaN is on the
-/// active side (as in PyTorch's `rrelu_with_noise`), so its gradient passes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Randomized {
-    zero: AtZero,
-}
-
-impl Rule for Randomized {
-    #[inline(always)]
-    fn forward<V: Lanes>(self, x: V, slope: V) -> (V::Mask, V) {
-        let zero = V::splat(0.0);
-        let active = if self.zero.is_active() {
-            x.not_lt(zero)
-        } else {
-            x.not_le(zero)
-        };
-        (active, V::select(active, x, x.mul(slope)))
-    }
-
-    #[inline(always)]
-    fn backward<V: Lanes>(self, g: V, active: V::Mask, slope: V) -> V {
-        V::select(active, g, g.mul(slope))
-    }
-}
+/// active side.
+pub type Randomized = Leaky<true>;
 
 /// The RReLU member: slopes drawn from U(lower, upper) in training, their
 /// mean in inference. See [`RReluLayer`].
@@ -45,12 +24,15 @@ pub struct RRelu {
     seed: u64,
     /// Successful forwards so far.
     forwards: u64,
+    /// The key the last successful forward drew its slopes under, which its
+    /// backward regenerates them from (even if the seed changed since).
+    last: u64,
 }
 
 impl RRelu {
-    /// The slopes of forward number `n` (from 0).
-    fn drawn(&self, n: u64) -> Drawn {
-        Drawn::new(mix64(self.seed ^ mix64(n)), self.lower, self.upper)
+    /// The key of forward number `forwards` (from 0) under the seed.
+    fn key(&self) -> u64 {
+        mix64(self.seed ^ mix64(self.forwards))
     }
 }
 
@@ -63,6 +45,7 @@ impl Default for RRelu {
             rule: Randomized::default(),
             seed: 0,
             forwards: 0,
+            last: 0,
         }
     }
 }
@@ -82,16 +65,16 @@ impl Member for RRelu {
     }
 
     fn forward_parts(&mut self, _dim: (usize, usize)) -> (Drawn, ()) {
-        (self.drawn(self.forwards), ())
+        (Drawn::new(self.key(), self.lower, self.upper), ())
     }
 
     fn forwarded(&mut self) {
+        self.last = self.key();
         self.forwards += 1;
     }
 
-    /// A backward follows at least one forward, whose slopes it regenerates.
     fn backward_parts(&mut self) -> (Drawn, ()) {
-        (self.drawn(self.forwards.saturating_sub(1)), ())
+        (Drawn::new(self.last, self.lower, self.upper), ())
     }
 
     fn predict_slopes(&self, _dim: (usize, usize), _table: &mut Vec<f64>) -> Fixed {
@@ -178,8 +161,9 @@ impl Rectifier<RRelu> {
         }))
     }
 
-    /// The same layer drawing its slopes under `seed`; the count of
-    /// forwards run is unchanged.
+    /// The same layer drawing its slopes under `seed` from its next forward
+    /// on; the count of forwards run is unchanged, and a backward after this
+    /// call still uses the slopes of the forward before it.
     ///
     /// # Examples
     ///
@@ -223,6 +207,16 @@ mod tests {
     use super::*;
     use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
     use crate::{Layer, LayerError};
+
+    /// See [`the_slopes_of_a_seed_are_pinned`].
+    const PINNED: [u64; 6] = [
+        4599261403068148394,
+        4595048027108584106,
+        4594005893669628587,
+        4596263310598690133,
+        4594257618305460907,
+        4598348009562963968,
+    ];
 
     /// The slopes of a forward over `x`, all negative: `y / x`.
     fn slopes_of(layer: &mut RReluLayer, x: &Array2<f64>) -> Array2<f64> {
@@ -341,6 +335,33 @@ mod tests {
                 layer.backward(&g).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn a_new_seed_between_forward_and_backward_keeps_the_forward_slopes() {
+        let x = array![[-1.0, -2.0, -3.0, 4.0]];
+        let g = array![[1.0, 1.0, 1.0, 1.0]];
+        let mut layer = RReluLayer::default().with_seed(1);
+        let y = layer.forward(&x).unwrap();
+        let mut layer = layer.with_seed(2);
+        assert_eq!(layer.backward(&g).unwrap() * &x, y);
+    }
+
+    /// The generator is part of the seed's promise: the same seed gives the
+    /// same slopes in every version. These are the first slopes of seed 0
+    /// and of seed 42's second forward.
+    #[test]
+    fn the_slopes_of_a_seed_are_pinned() {
+        let x = -Array2::<f64>::ones((1, 3));
+        let slopes = |seed, forwards| {
+            let mut layer = RReluLayer::default().with_seed(seed);
+            for _ in 0..forwards {
+                layer.forward(&x).unwrap();
+            }
+            (layer.forward(&x).unwrap() / &x).mapv(f64::to_bits)
+        };
+        assert_eq!(slopes(0, 0), array![[PINNED[0], PINNED[1], PINNED[2]]]);
+        assert_eq!(slopes(42, 1), array![[PINNED[3], PINNED[4], PINNED[5]]]);
     }
 
     #[test]

@@ -354,6 +354,12 @@ fn layer_run<M: Member>(layer: &Rectifier<M>, x: &Array2<f64>, g: &Array2<f64>) 
 /// bit with the portable path, at lengths that are not multiples of any
 /// SIMD width or of 64, for standard, transposed, F-order and sliced inputs.
 pub(crate) fn paths_agree<M: Member>(layer: Rectifier<M>) {
+    paths_agree_with(|_| layer.clone());
+}
+
+/// [`paths_agree`] with the layer for inputs of `cols` columns made by
+/// `make(cols)` (PReLU with one slope per column).
+pub(crate) fn paths_agree_with<M: Member>(make: impl Fn(usize) -> Rectifier<M>) {
     let mut lengths: Vec<(usize, usize)> = (0..=131).map(|n| (1, n)).collect();
     lengths.extend([
         (3, 21),
@@ -368,6 +374,7 @@ pub(crate) fn paths_agree<M: Member>(layer: Rectifier<M>) {
         let n = rows * cols;
         let x = Array2::from_shape_vec((rows, cols), awkward(n, n as u64)).unwrap();
         let g = Array2::from_shape_vec((rows, cols), awkward(n, 7 * n as u64)).unwrap();
+        let layer = make(cols);
         let portable = passes_with::<f64, M>(layer.member(), &x, &g);
         #[cfg(target_arch = "x86_64")]
         {
