@@ -8,7 +8,8 @@ use crate::Result;
 ///
 /// Rows are samples, columns are features. `&ArrayRef2<f64>` accepts an
 /// `&Array2`, a view, a transposed view (`&a.t()`) and a slice alike.
-/// The trait is object safe: `Vec<Box<dyn Layer>>` works.
+/// The trait is object safe: `Vec<Box<dyn Layer>>` works. Every layer is
+/// `Send`, so a model, a `Sequential` included, can move to a worker thread.
 ///
 /// # Examples
 ///
@@ -23,9 +24,15 @@ use crate::Result;
 /// let dx = layers[1].backward(&array![[10.0, 20.0]])?;
 /// assert_eq!(dx, array![[0.1, 20.0]]);
 /// assert_eq!(layers[0].predict(&x)?, array![[0.0, 3.0]]);
+///
+/// // Train on another thread.
+/// let mut net = rectify::Sequential::new();
+/// net.push(ReluLayer::new());
+/// let y = std::thread::spawn(move || net.forward(&x)).join().unwrap()?;
+/// assert_eq!(y, array![[0.0, 3.0]]);
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-pub trait Layer {
+pub trait Layer: Send {
     /// Training pass: computes the output and caches what backward needs.
     ///
     /// # Errors

@@ -34,7 +34,7 @@ use crate::{Layer, LayerError, Param, Result};
 /// }
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-pub trait Optimizer {
+pub trait Optimizer: Send {
     /// Updates `layer`'s parameters in place from the gradients of its last
     /// backward.
     ///
