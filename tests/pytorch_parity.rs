@@ -434,20 +434,19 @@ enum Paths {
     All,
 }
 
-/// Runs a layer made by `make` through `paths` and compares with the
-/// expected output `y` and input gradient `dx`; `after_backward` inspects
+/// Runs a layer made by `make` through `paths` and compares with `case`'s
+/// expected output and input gradient on `input`; `after_backward` inspects
 /// the layer after each backward (for parameter gradients).
-#[allow(clippy::too_many_arguments)]
 fn check_layer<L: Layer>(
     report: &mut Report,
-    case: &str,
+    case: &Case,
     input: &Input,
-    y: &Array2<f64>,
-    dx: &Array2<f64>,
     paths: Paths,
     make: impl Fn() -> Result<L, LayerError>,
     mut after_backward: impl FnMut(&mut Report, &str, &L),
 ) -> Result<(), LayerError> {
+    let (y, dx) = &case.expected(input);
+    let case = case.name.as_str();
     let (x, g) = (&input.x, &input.g);
     report.array(case, "predict", x, y, &make()?.predict(x)?);
     if paths == Paths::Predict {
@@ -472,6 +471,16 @@ fn check_layer<L: Layer>(
         after_backward(report, &what, &layer);
     }
     Ok(())
+}
+
+/// [`check_layer`] on every path, with nothing to check after a backward.
+fn check_all<L: Layer>(
+    report: &mut Report,
+    case: &Case,
+    input: &Input,
+    make: impl Fn() -> Result<L, LayerError>,
+) -> Result<(), LayerError> {
+    check_layer(report, case, input, Paths::All, make, |_, _, _| {})
 }
 
 /// A scalar function and its derivative against PyTorch's, value by value.
@@ -643,17 +652,7 @@ fn report_catches_one_flipped_bit_and_the_sign_of_zero() {
 fn relu_matches_pytorch() {
     checked("relu", |fixture, report| {
         for (case, input) in cases(fixture, "relu") {
-            let (y, dx) = case.expected(input);
-            check_layer(
-                report,
-                &case.name,
-                input,
-                &y,
-                &dx,
-                Paths::All,
-                || Ok(ReluLayer::new()),
-                |_, _, _| {},
-            )?;
+            check_all(report, case, input, || Ok(ReluLayer::new()))?;
             check_scalar_on_case(report, case, input, relu);
         }
         for scalar in scalars(fixture, "relu") {
@@ -668,18 +667,8 @@ fn leaky_relu_matches_pytorch() {
     checked("leaky_relu", |fixture, report| {
         for (case, input) in cases(fixture, "leaky") {
             let slope = case.param("slope");
-            let (y, dx) = case.expected(input);
             let make = || LeakyReluLayer::new(slope);
-            check_layer(
-                report,
-                &case.name,
-                input,
-                &y,
-                &dx,
-                Paths::All,
-                make,
-                |_, _, _| {},
-            )?;
+            check_all(report, case, input, make)?;
             check_scalar_on_case(report, case, input, |x| leaky_relu(x, slope));
         }
         for scalar in scalars(fixture, "leaky_relu") {
@@ -747,7 +736,6 @@ fn prelu_matches_pytorch() {
     checked("prelu", |fixture, report| {
         for (case, input) in cases(fixture, "prelu") {
             let slopes = &case.slopes;
-            let (y, dx) = case.expected(input);
             // One shared slope through the constructor; per-column slopes set
             // through `params`, as an optimizer would.
             let make = || {
@@ -762,10 +750,8 @@ fn prelu_matches_pytorch() {
             };
             check_layer(
                 report,
-                &case.name,
+                case,
                 input,
-                &y,
-                &dx,
                 Paths::All,
                 make,
                 |report, what, prelu: &PReluLayer| {
@@ -784,32 +770,15 @@ fn clipped_relu_matches_pytorch() {
     checked("clipped_relu", |fixture, report| {
         for (case, input) in cases(fixture, "clipped") {
             let cap = case.param("cap");
-            let (y, dx) = case.expected(input);
-            if case.params["ctor"] == "relu6" {
-                let make = || Ok(ClippedReluLayer::relu6());
-                check_layer(
-                    report,
-                    &case.name,
-                    input,
-                    &y,
-                    &dx,
-                    Paths::All,
-                    make,
-                    |_, _, _| {},
-                )?;
-            } else {
-                let make = || ClippedReluLayer::new(cap);
-                check_layer(
-                    report,
-                    &case.name,
-                    input,
-                    &y,
-                    &dx,
-                    Paths::All,
-                    make,
-                    |_, _, _| {},
-                )?;
-            }
+            let relu6 = case.params["ctor"] == "relu6";
+            let make = || {
+                if relu6 {
+                    Ok(ClippedReluLayer::relu6())
+                } else {
+                    ClippedReluLayer::new(cap)
+                }
+            };
+            check_all(report, case, input, make)?;
             check_scalar_on_case(report, case, input, |x| clipped_relu(x, cap));
         }
         for scalar in scalars(fixture, "clipped_relu") {
@@ -830,18 +799,8 @@ fn threshold_matches_pytorch() {
     checked("threshold", |fixture, report| {
         for (case, input) in cases(fixture, "threshold") {
             let (t, v) = (case.param("t"), case.param("v"));
-            let (y, dx) = case.expected(input);
             let make = || ThresholdLayer::new(t, v);
-            check_layer(
-                report,
-                &case.name,
-                input,
-                &y,
-                &dx,
-                Paths::All,
-                make,
-                |_, _, _| {},
-            )?;
+            check_all(report, case, input, make)?;
             check_scalar_on_case(report, case, input, |x| threshold(x, t, v));
         }
         for scalar in scalars(fixture, "threshold") {
@@ -862,7 +821,6 @@ fn rrelu_matches_pytorch() {
     checked("rrelu", |fixture, report| {
         for (case, input) in cases(fixture, "rrelu") {
             let (lower, upper) = (case.param("lower"), case.param("upper"));
-            let (y, dx) = case.expected(input);
             // Eval mode is `predict` (slope (lower + upper) / 2). Training
             // mode with lower == upper draws every slope as exactly lower, so
             // `forward` and `backward` are deterministic too.
@@ -875,16 +833,7 @@ fn rrelu_matches_pytorch() {
                 other => panic!("{}: unknown mode {other}", case.name),
             };
             let make = || Ok(RReluLayer::new(lower, upper)?.with_seed(7));
-            check_layer(
-                report,
-                &case.name,
-                input,
-                &y,
-                &dx,
-                paths,
-                make,
-                |_, _, _| {},
-            )?;
+            check_layer(report, case, input, paths, make, |_, _, _| {})?;
         }
         Ok(())
     });

@@ -297,9 +297,10 @@ unsafe fn passes_with_avx2<M: Member>(member: &M, x: &Array2<f64>, g: &Array2<f6
     passes_with::<super::lanes::Avx2, M>(member, x, g)
 }
 
-/// The run of `layer`'s entry points on `x` and `g`, each from a fresh copy
-/// of `layer` (so that RReLU draws the same slopes), with the input reached
-/// through `view` of an array `make` builds.
+/// The runs of `layer`'s entry points on `x` and `g` reached three ways
+/// (the owned pair on standard arrays, transposed views, and a sliced view
+/// with a column-major gradient), each from a fresh copy of `layer` (so that
+/// RReLU draws the same slopes).
 fn layer_run<M: Member>(layer: &Rectifier<M>, x: &Array2<f64>, g: &Array2<f64>) -> [Run; 3] {
     let params = |l: &mut Rectifier<M>| -> Vec<Vec<u64>> {
         l.params().iter().map(|p| bits_of(&p.grad)).collect()
