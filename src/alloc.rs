@@ -4,8 +4,16 @@
 //! makes a new 32 MiB array cost 5 to 8 times a copy of it. On Linux, with
 //! transparent huge pages in `madvise` (or `always`) mode, the kernel backs an
 //! advised range with 2 MiB pages on first touch, 512 times fewer faults.
+//!
+//! Every new array of a method that returns `Result` is reserved here first,
+//! so that a size that cannot be had is an error naming it
+//! ([`LayerError::TooLarge`]), never an abort.
 
-/// Bytes from which [`buffer`] advises huge pages.
+use ndarray::{Array2, ArrayRef2};
+
+use crate::{LayerError, Result};
+
+/// Bytes from which [`Need::buffer`] advises huge pages.
 ///
 /// Measured on this project's 2-core machine (THP in `madvise` mode),
 /// allocating and writing fresh memory, as a ratio to a copy: at 2 and 3 MiB
@@ -21,18 +29,106 @@ const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
 #[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;
 
-/// An empty `Vec` with capacity for `len` elements, for an array that is
-/// about to be written in full.
-///
-/// On Linux, a buffer of at least [`HUGE_PAGE_MIN_BYTES`] is advised
-/// (`madvise(MADV_HUGEPAGE)`) to use transparent huge pages on its 2 MiB-aligned
-/// interior, before anything writes it. Elsewhere, and for smaller buffers,
-/// this is `Vec::with_capacity`.
-pub(crate) fn buffer(len: usize) -> Vec<f64> {
-    let buffer = Vec::with_capacity(len);
-    #[cfg(target_os = "linux")]
-    advise_huge_pages(&buffer);
-    buffer
+/// An array that a call needs: the layer, method and argument it is for,
+/// and its shape, to name in the error if it cannot be had.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Need<const N: usize> {
+    layer: &'static str,
+    operation: &'static str,
+    what: &'static str,
+    shape: [usize; N],
+}
+
+/// The array `what` of `shape` that `layer::operation` needs.
+pub(crate) fn need<const N: usize>(
+    layer: &'static str,
+    operation: &'static str,
+    what: &'static str,
+    shape: [usize; N],
+) -> Need<N> {
+    Need {
+        layer,
+        operation,
+        what,
+        shape,
+    }
+}
+
+impl<const N: usize> Need<N> {
+    /// [`LayerError::TooLarge`] for this array, needing `bytes`.
+    fn too_large(self, bytes: Option<u128>) -> LayerError {
+        LayerError::TooLarge {
+            layer: self.layer,
+            operation: self.operation,
+            what: self.what,
+            shape: self.shape.to_vec(),
+            bytes,
+        }
+    }
+
+    /// The number of elements, if an array of this shape can exist: the
+    /// product of its nonzero lengths fits `isize`, as ndarray requires (an
+    /// array with a zero length has no elements, whatever its other lengths).
+    pub(crate) fn elements(self) -> Result<usize> {
+        let nonzero = (self.shape.iter().filter(|&&n| n != 0))
+            .try_fold(1usize, |product, &n| product.checked_mul(n))
+            .filter(|&n| n <= isize::MAX as usize);
+        let Some(nonzero) = nonzero else {
+            let bytes = (self.shape.iter())
+                .try_fold(size_of::<f64>() as u128, |b, &n| b.checked_mul(n as u128));
+            return Err(self.too_large(bytes.filter(|&b| b > 0)));
+        };
+        Ok(if self.shape.contains(&0) { 0 } else { nonzero })
+    }
+
+    /// Makes room in `vec` for `len` elements in all (for this array or a
+    /// buffer derived from it, such as a mask of its bits), leaving `vec`
+    /// as it was if it cannot.
+    pub(crate) fn reserve<T>(self, vec: &mut Vec<T>, len: usize) -> Result<()> {
+        let bytes = len as u128 * size_of::<T>() as u128;
+        vec.try_reserve_exact(len.saturating_sub(vec.len()))
+            .map_err(|_| self.too_large(Some(bytes)))
+    }
+
+    /// An empty `Vec` with capacity for the array's elements, about to be
+    /// written in full.
+    ///
+    /// On Linux, a buffer of at least [`HUGE_PAGE_MIN_BYTES`] is advised
+    /// (`madvise(MADV_HUGEPAGE)`) to use transparent huge pages on its
+    /// 2 MiB-aligned interior, before anything writes it.
+    pub(crate) fn buffer(self) -> Result<Vec<f64>> {
+        let mut buffer = Vec::new();
+        self.reserve(&mut buffer, self.elements()?)?;
+        #[cfg(target_os = "linux")]
+        advise_huge_pages(&buffer);
+        Ok(buffer)
+    }
+
+    /// The array's elements, all zero (`T::default()`), in a `Vec`.
+    pub(crate) fn zeros<T: Clone + Default>(self) -> Result<Vec<T>> {
+        let (mut zeros, len) = (Vec::new(), self.elements()?);
+        self.reserve(&mut zeros, len)?;
+        zeros.resize(len, T::default());
+        Ok(zeros)
+    }
+}
+
+impl Need<2> {
+    /// An array of this shape with its elements from `values`, in
+    /// row-major order.
+    pub(crate) fn array(self, values: impl Iterator<Item = f64>) -> Result<Array2<f64>> {
+        let mut buffer = self.buffer()?;
+        buffer.extend(values);
+        Ok(Array2::from_shape_vec(self.shape, buffer).expect("one value per element"))
+    }
+
+    /// `a` copied into a new standard-layout array.
+    pub(crate) fn copy(self, a: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+        match a.as_slice() {
+            Some(slice) => self.array(slice.iter().copied()),
+            None => self.array(a.iter().copied()),
+        }
+    }
 }
 
 /// The 2 MiB-aligned interior `[first, last)` of `bytes` bytes from `start`,
@@ -75,11 +171,50 @@ mod tests {
     #[test]
     fn buffers_are_empty_with_the_capacity_asked_for() {
         for len in [0, 1, 1000, (4 << 20) / 8 - 1, (4 << 20) / 8, 3 << 20] {
-            let mut b = buffer(len);
+            let mut b = need("L", "op", "b", [len, 1]).buffer().unwrap();
             assert_eq!(b.len(), 0);
             assert!(b.capacity() >= len);
             b.extend((0..len).map(|i| i as f64));
             assert_eq!(b.last().copied(), len.checked_sub(1).map(|i| i as f64));
+        }
+    }
+
+    #[test]
+    fn sizes_that_cannot_be_had_are_errors_naming_the_array() {
+        let huge = 1usize << 31;
+        let err = need("L", "forward", "output", [huge, huge]).buffer();
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "L::forward: output of shape [2147483648, 2147483648] needs \
+             36893488147419103232 bytes, more than can be allocated"
+        );
+        // 2^59 bytes: the element count is fine, the allocation fails.
+        let mut words: Vec<u64> = vec![7];
+        let err = need("L", "forward", "mask", [huge, huge]).reserve(&mut words, 1 << 56);
+        assert!(matches!(err, Err(LayerError::TooLarge { bytes: Some(b), .. }) if b == 1 << 59));
+        assert_eq!((words.len(), words[0]), (1, 7));
+
+        let err = need("L", "new", "weights", [usize::MAX, 0]).elements();
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "L::new: weights of shape [18446744073709551615, 0] has more elements than an \
+             array can index (isize::MAX)"
+        );
+        let at_most = isize::MAX as usize;
+        assert_eq!(need("L", "new", "w", [at_most, 0]).elements(), Ok(0));
+        assert_eq!(need("L", "new", "w", [0, at_most, 0]).elements(), Ok(0));
+        assert!(need("L", "new", "w", [at_most, 2]).elements().is_err());
+        assert_eq!(need("L", "new", "w", [3, 4]).elements(), Ok(12));
+    }
+
+    #[test]
+    fn copies_are_standard_layout_whatever_the_source() {
+        let a = ndarray::array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+        for view in [a.view(), a.t(), a.slice(ndarray::s![..;-1, 1..])] {
+            let copy = need("L", "op", "a", [view.nrows(), view.ncols()]).copy(&view);
+            let copy = copy.unwrap();
+            assert!(copy.is_standard_layout());
+            assert_eq!(copy, view);
         }
     }
 
@@ -131,7 +266,7 @@ mod tests {
             eprintln!("skipped: this kernel has no transparent huge pages");
             return;
         }
-        let large = buffer(HUGE_PAGE_MIN_BYTES / 8);
+        let large = (need("L", "op", "b", [HUGE_PAGE_MIN_BYTES / 8]).buffer()).unwrap();
         let interior = (large.as_ptr() as usize).next_multiple_of(HUGE_PAGE);
         let flags = vm_flags(interior);
         assert!(flags.split_whitespace().any(|f| f == "hg"), "{flags}");

@@ -1,10 +1,11 @@
 //! [`DenseLayer`]: the fully connected layer `y = x·W + b`.
 
-use ndarray::{s, Array1, Array2, ArrayRef2, ArrayView1, ArrayView2};
+use ndarray::{Array1, Array2, ArrayRef2, ArrayView1, ArrayView2};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::{Beta, Distribution, Normal};
-use ndarray_rand::RandomExt;
 
+use crate::alloc::need;
+use crate::cache::Cache;
 use crate::matmul;
 use crate::validate::hyper;
 use crate::{Layer, LayerError, Param, Result};
@@ -82,7 +83,7 @@ pub struct DenseLayer {
     weights_grad: Array2<f64>,
     bias_grad: Array1<f64>,
     /// The input of the last forward, kept for backward.
-    input: Option<Array2<f64>>,
+    input: Cache<Array2<f64>>,
 }
 
 impl DenseLayer {
@@ -93,8 +94,9 @@ impl DenseLayer {
     ///
     /// # Panics
     ///
-    /// If `inputs × outputs` overflows `isize` or the weights cannot be
-    /// allocated, as any ndarray constructor does.
+    /// With the message of [`try_new`](Self::try_new)'s error, if the
+    /// weights cannot be had. Any shape with no elements works, such as
+    /// `(isize::MAX as usize, 0)`.
     ///
     /// # Examples
     ///
@@ -109,7 +111,37 @@ impl DenseLayer {
     /// assert_eq!(dense.weights(), again.weights());
     /// ```
     pub fn new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Self {
-        Self::with_init(inputs, outputs, Init::HeNormal, rng)
+        Self::try_new(inputs, outputs, rng).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`new`](Self::new), or an error if the weights cannot be had: for
+    /// sizes that come from a user or a file.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::TooLarge`] naming the shape, if `inputs × outputs`
+    /// overflows `isize` or its bytes cannot be allocated. Nothing is drawn
+    /// from `rng` then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{DenseLayer, LayerError};
+    ///
+    /// let mut rng = StdRng::seed_from_u64(7);
+    /// let err = DenseLayer::try_new(1 << 29, 1 << 29, &mut rng).unwrap_err();
+    /// assert!(matches!(err, LayerError::TooLarge { .. }));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "DenseLayer::new: weights of shape [536870912, 536870912] needs \
+    ///      2305843009213693952 bytes, more than can be allocated"
+    /// );
+    /// assert_eq!(DenseLayer::try_new(3, 2, &mut rng)?.weights().dim(), (3, 2));
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn try_new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Result<Self> {
+        Self::try_with_init(inputs, outputs, Init::HeNormal, rng)
     }
 
     /// A layer of `inputs × outputs` weights and `outputs` biases drawn by
@@ -117,8 +149,8 @@ impl DenseLayer {
     ///
     /// # Panics
     ///
-    /// If `(inputs + 1) × outputs` overflows `isize` or the weights cannot
-    /// be allocated, as any ndarray constructor does.
+    /// With the message of [`try_with_init`](Self::try_with_init)'s error,
+    /// if the weights cannot be had.
     ///
     /// # Examples
     ///
@@ -134,27 +166,66 @@ impl DenseLayer {
     /// assert!(rai.bias().iter().all(|&b| b != 0.0)); // RAI draws the bias too
     /// ```
     pub fn with_init(inputs: usize, outputs: usize, init: Init, rng: &mut impl Rng) -> Self {
+        Self::try_with_init(inputs, outputs, init, rng).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`with_init`](Self::with_init), or an error if the weights cannot be
+    /// had.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::TooLarge`] naming the shape, as [`try_new`](Self::try_new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{DenseLayer, Init};
+    ///
+    /// let mut rng = StdRng::seed_from_u64(7);
+    /// assert!(DenseLayer::try_with_init(usize::MAX, 2, Init::Rai, &mut rng).is_err());
+    /// let empty = DenseLayer::try_with_init(isize::MAX as usize, 0, Init::Rai, &mut rng)?;
+    /// assert_eq!(empty.weights().len(), 0);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn try_with_init(
+        inputs: usize,
+        outputs: usize,
+        init: Init,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let weights = need(LAYER, "new", "weights", [inputs, outputs]);
+        let len = weights.elements()?;
+        let bias = need(LAYER, "new", "bias", [outputs]);
         // With no inputs there are no weights; RAI still draws the bias.
         let fan_in = inputs.max(1) as f64;
         match init {
             Init::HeNormal => {
                 let normal = Normal::new(0.0, (2.0 / fan_in).sqrt())
                     .expect("a finite, positive deviation is valid");
-                let weights = Array2::random_using((inputs, outputs), normal, rng);
-                Self::with(weights, Array1::zeros(outputs))
+                let w = weights.array((0..len).map(|_| normal.sample(rng)))?;
+                Self::with(w, Array1::from_vec(bias.zeros()?))
             }
             Init::Rai => {
                 let normal = Normal::new(0.0, RAI_SCALE / fan_in.sqrt())
                     .expect("a finite, positive deviation is valid");
                 let beta = Beta::new(2.0, 1.0).expect("Beta(2, 1) is valid");
-                // One row [w_1, …, w_inputs, b] per unit.
-                let mut rows = Array2::random_using((outputs, inputs + 1), normal, rng);
-                for mut row in rows.rows_mut() {
-                    row[rng.random_range(0..=inputs)] = beta.sample(rng);
+                // One row [w_1, …, w_inputs, b] per unit: Wᵀ row by row.
+                let (mut wt, mut b) = (weights.buffer()?, bias.buffer()?);
+                for _ in 0..outputs {
+                    wt.extend((0..inputs).map(|_| normal.sample(rng)));
+                    b.push(normal.sample(rng));
                 }
-                let mut weights = Array2::zeros((inputs, outputs));
-                weights.assign(&rows.slice(s![.., ..inputs]).t());
-                Self::with(weights, rows.column(inputs).to_owned())
+                // Then one entry of each row becomes a Beta draw.
+                for unit in 0..outputs {
+                    let value = beta.sample(rng);
+                    match rng.random_range(0..=inputs) {
+                        i if i < inputs => wt[unit * inputs + i] = value,
+                        _ => b[unit] = value,
+                    }
+                }
+                let wt = ArrayView2::from_shape((outputs, inputs), &wt).expect("Wᵀ's elements");
+                Self::with(weights.copy(&wt.t())?, Array1::from_vec(b))
             }
         }
     }
@@ -199,17 +270,22 @@ impl DenseLayer {
         if let Some((name, value)) = values.find(|(_, v)| !v.is_finite()) {
             hyper(LAYER, name, value).require(false, "from_parts needs finite values")?;
         }
-        Ok(Self::with(weights, bias))
+        Self::with(weights, bias)
     }
 
-    fn with(weights: Array2<f64>, bias: Array1<f64>) -> Self {
-        DenseLayer {
-            weights_grad: Array2::zeros(weights.raw_dim()),
-            bias_grad: Array1::zeros(bias.raw_dim()),
+    /// The layer of `weights` and `bias`, with zero gradients.
+    fn with(weights: Array2<f64>, bias: Array1<f64>) -> Result<Self> {
+        let (shape, outputs) = ([weights.nrows(), weights.ncols()], bias.len());
+        let weights_grad = need(LAYER, "new", "weights_grad", shape).zeros()?;
+        let bias_grad = need(LAYER, "new", "bias_grad", [outputs]).zeros()?;
+        Ok(DenseLayer {
+            weights_grad: Array2::from_shape_vec(weights.raw_dim(), weights_grad)
+                .expect("the weights' shape"),
+            bias_grad: Array1::from_vec(bias_grad),
             weights,
             bias,
-            input: None,
-        }
+            input: Cache::default(),
+        })
     }
 
     /// The weights `W`, shape `(inputs, outputs)`.
@@ -278,41 +354,56 @@ impl DenseLayer {
                 &[rows, cols],
             ));
         }
-        Ok(matmul::affine(input, &self.weights, &self.bias))
+        let out = need(LAYER, operation, "output", [rows, self.weights.ncols()]).buffer()?;
+        Ok(matmul::affine(input, &self.weights, &self.bias, out))
+    }
+
+    /// Copies `input` into the cache, reusing its buffer if the shape is the
+    /// same.
+    fn keep(&mut self, input: &ArrayRef2<f64>) -> Result<()> {
+        match self.input.slot() {
+            Some(cache) if cache.dim() == input.dim() => cache.assign(input),
+            cache => {
+                let shape = [input.nrows(), input.ncols()];
+                *cache = Some(need(LAYER, "forward", "input cache", shape).copy(input)?);
+            }
+        }
+        Ok(())
     }
 }
 
 impl Layer for DenseLayer {
     fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        let output = self.affine("forward", input)?;
-        match &mut self.input {
-            Some(cache) if cache.dim() == input.dim() => cache.assign(input),
-            cache => *cache = Some(input.to_owned()),
-        }
-        Ok(output)
+        let result =
+            (self.affine("forward", input)).and_then(|output| self.keep(input).map(|()| output));
+        self.input.record(result)
     }
 
     /// As [`forward`](Layer::forward), keeping `input` itself as the cache.
     fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
-        let output = self.affine("forward", &input)?;
-        self.input = Some(input);
-        Ok(output)
+        let result = self.affine("forward", &input);
+        if result.is_ok() {
+            *self.input.slot() = Some(input);
+        }
+        self.input.record(result)
     }
 
     fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
         let outputs = self.weights.ncols();
         let input = LayerError::check_backward(
             LAYER,
-            self.input.as_ref(),
-            |x| (x.nrows(), outputs),
+            self.input.pass(LAYER),
+            |x: &&Array2<f64>| (x.nrows(), outputs),
             grad_output.dim(),
         )?;
+        let shape = [input.nrows(), self.weights.nrows()];
+        let out = need(LAYER, "backward", "grad_input", shape).buffer()?;
         matmul::product_into(&mut self.weights_grad, &input.t(), grad_output, false);
         self.bias_grad.fill(0.0);
         for row in grad_output.rows() {
             self.bias_grad += &row;
         }
-        Ok(matmul::product(grad_output, &self.weights.t()))
+        Ok(matmul::product(grad_output, &self.weights.t(), out))
     }
 
     fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
@@ -401,10 +492,10 @@ mod tests {
     fn backward_overwrites_gradients_and_forward_reuses_its_cache() {
         let mut dense = layer();
         dense.forward(&x()).unwrap();
-        let cache = dense.input.as_ref().unwrap().as_ptr();
+        let cache = dense.input.get().unwrap().as_ptr();
         dense.backward(&array![[9.0, 9.0], [9.0, 9.0]]).unwrap();
         let (_, _, dw, db) = pass(&mut dense, &x());
-        assert_eq!(dense.input.as_ref().unwrap().as_ptr(), cache);
+        assert_eq!(dense.input.get().unwrap().as_ptr(), cache);
         assert_eq!(dw, array![[-5.0, 3.0], [-3.0, 0.5], [-1.0, -2.0]]);
         assert_eq!(db, array![-2.0, 2.5]);
     }
@@ -428,7 +519,7 @@ mod tests {
             dense.predict(&x()).unwrap(),
             array![[-3.5, -5.0], [5.5, 7.0]]
         );
-        assert!(dense.input.is_none());
+        assert!(dense.input.get().is_none());
     }
 
     #[test]
@@ -453,8 +544,21 @@ mod tests {
             err.to_string(),
             "DenseLayer::predict: input has shape [2, 4], expected [2, 3]"
         );
+        // After a failed forward, the last good batch is not differentiated.
         dense.forward(&x()).unwrap();
         assert!(dense.forward(&wide).is_err());
+        let err = dense.backward(&g()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DenseLayer::backward called after a failed forward (the error it returned left no pass to differentiate)"
+        );
+        dense.forward_owned(x()).unwrap();
+        assert!(dense.forward_owned(wide.clone()).is_err());
+        assert_eq!(
+            dense.backward(&g()),
+            Err(LayerError::ForwardFailed { layer: LAYER })
+        );
+        dense.forward(&x()).unwrap();
         let err = dense.backward(&array![[1.0, 2.0]]).unwrap_err();
         assert_eq!(
             err.to_string(),

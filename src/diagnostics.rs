@@ -4,6 +4,7 @@ use std::fmt;
 
 use ndarray::{azip, Array1, ArrayView1};
 
+use crate::alloc::need;
 use crate::{LayerError, Mask, Result};
 
 /// Per-unit activity of a rectifier layer, gathered from the [`Mask`] of
@@ -42,7 +43,8 @@ impl ActivityStats {
     ///
     /// # Panics
     ///
-    /// If `units` counters cannot be allocated.
+    /// With the message of [`try_new`](Self::try_new)'s error, if `units`
+    /// counters cannot be allocated.
     ///
     /// # Examples
     ///
@@ -53,10 +55,35 @@ impl ActivityStats {
     /// assert_eq!((stats.units(), stats.samples()), (4, 0));
     /// ```
     pub fn new(units: usize) -> Self {
-        ActivityStats {
-            active: Array1::zeros(units),
+        Self::try_new(units).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`new`](Self::new), or an error if the counters cannot be had.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::TooLarge`] naming `units`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::ActivityStats;
+    ///
+    /// assert_eq!(ActivityStats::try_new(4)?.units(), 4);
+    /// let err = ActivityStats::try_new(1 << 58).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "ActivityStats::new: counters of shape [288230376151711744] needs \
+    ///      2305843009213693952 bytes, more than can be allocated"
+    /// );
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn try_new(units: usize) -> Result<Self> {
+        let counters = need("ActivityStats", "new", "counters", [units]).zeros()?;
+        Ok(ActivityStats {
+            active: Array1::from_vec(counters),
             samples: 0,
-        }
+        })
     }
 
     /// Adds one batch: each of the mask's rows is a sample.

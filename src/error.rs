@@ -84,6 +84,30 @@ pub enum LayerError {
         /// The number of classes (columns of the logits).
         classes: usize,
     },
+    /// `backward` was called after the last `forward` failed: the layer's
+    /// cache belongs to no pass, so there is nothing to differentiate until
+    /// the next successful forward.
+    #[error("{layer}::backward called after a failed forward (the error it returned left no pass to differentiate)")]
+    ForwardFailed {
+        /// The layer's type name.
+        layer: &'static str,
+    },
+    /// An array that the call needs is too large: its elements overflow what
+    /// an array can index (`isize::MAX`), or its bytes cannot be allocated.
+    /// Nothing was allocated or changed.
+    #[error("{layer}::{operation}: {what} of shape {shape:?} {}", too_large(*bytes))]
+    TooLarge {
+        /// The layer or function.
+        layer: &'static str,
+        /// The method that was called.
+        operation: &'static str,
+        /// Which array could not be made.
+        what: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The bytes it needs; `None` if its element count overflows.
+        bytes: Option<u128>,
+    },
     /// Layer `index` of a [`Sequential`](crate::Sequential) failed; `error`
     /// says how (and names the layer's type).
     #[error("Sequential layer {index}: {error}")]
@@ -95,17 +119,25 @@ pub enum LayerError {
     },
 }
 
+/// Why an array of `bytes` bytes (`None`: uncountable) cannot be had.
+fn too_large(bytes: Option<u128>) -> String {
+    match bytes {
+        Some(bytes) => format!("needs {bytes} bytes, more than can be allocated"),
+        None => "has more elements than an array can index (isize::MAX)".to_owned(),
+    }
+}
+
 impl LayerError {
-    /// The check every `backward` starts with: the cache a forward left
-    /// (`BackwardBeforeForward` if none), provided `grad` has the shape
-    /// `expected` derives from it.
+    /// The check every `backward` starts with: the pass the last forward
+    /// left (see [`Cache::pass`](crate::cache::Cache::pass)), provided
+    /// `grad` has the shape `expected` derives from it.
     pub(crate) fn check_backward<T>(
         layer: &'static str,
-        cached: Option<T>,
+        cached: Result<T>,
         expected: impl FnOnce(&T) -> (usize, usize),
         grad: (usize, usize),
     ) -> Result<T> {
-        let cached = cached.ok_or(LayerError::BackwardBeforeForward { layer })?;
+        let cached = cached?;
         let (rows, cols) = expected(&cached);
         if grad == (rows, cols) {
             Ok(cached)

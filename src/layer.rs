@@ -38,7 +38,12 @@ pub trait Layer: Send {
     /// # Errors
     ///
     /// [`LayerError::ShapeMismatch`](crate::LayerError::ShapeMismatch) if the
-    /// input does not fit the layer.
+    /// input does not fit the layer, and
+    /// [`LayerError::TooLarge`](crate::LayerError::TooLarge) if an array it
+    /// needs cannot be allocated. After an error, the built-in layers keep
+    /// their parameters and forget the last pass: `backward` is
+    /// [`LayerError::ForwardFailed`](crate::LayerError::ForwardFailed) until
+    /// the next successful forward.
     fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>>;
 
     /// Given dL/d(output) of the last forward, returns dL/d(input) and
@@ -47,7 +52,9 @@ pub trait Layer: Send {
     /// # Errors
     ///
     /// [`LayerError::BackwardBeforeForward`](crate::LayerError::BackwardBeforeForward)
-    /// with no forward to differentiate, and
+    /// with no forward to differentiate,
+    /// [`LayerError::ForwardFailed`](crate::LayerError::ForwardFailed) after
+    /// a failed one, and
     /// [`LayerError::ShapeMismatch`](crate::LayerError::ShapeMismatch) if the
     /// gradient's shape differs from the last forward's output.
     fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>>;

@@ -39,6 +39,7 @@
 
 mod activation;
 mod alloc;
+mod cache;
 mod dense;
 mod diagnostics;
 mod error;

@@ -16,17 +16,24 @@
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayRef1, ArrayRef2};
 
-use crate::alloc;
-
-/// `lhs·rhs` as a new standard-layout array.
+/// `lhs·rhs` as a new standard-layout array, in `out`, an empty buffer with
+/// room for it (from [`Need::buffer`](crate::alloc::Need::buffer)).
 ///
 /// # Panics
 ///
-/// If `lhs.ncols() != rhs.nrows()`, or the result's size overflows `isize`.
-pub(crate) fn product(lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f64>) -> Array2<f64> {
+/// If `lhs.ncols() != rhs.nrows()`, or `out` is not empty with room for
+/// the result.
+pub(crate) fn product(
+    lhs: &ArrayRef2<f64>,
+    rhs: &ArrayRef2<f64>,
+    mut out: Vec<f64>,
+) -> Array2<f64> {
     let (m, n) = (lhs.nrows(), rhs.ncols());
-    let len = m.checked_mul(n).expect("the product's size fits in usize");
-    let mut out = alloc::buffer(len);
+    let len = m * n;
+    assert!(
+        out.is_empty(),
+        "the product is written into an empty buffer"
+    );
     let dst = out.spare_capacity_mut()[..len].as_mut_ptr().cast::<f64>();
     // SAFETY: `dst` has room for the m × n standard-layout result (strides
     // n, 1), in a fresh buffer that overlaps neither operand; without
@@ -38,22 +45,23 @@ pub(crate) fn product(lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f64>) -> Array2<f64>
 }
 
 /// `lhs·rhs + bias`, with `bias` added to every row, as a new
-/// standard-layout array. The array is first filled with the bias, which
-/// `gemm` then adds the product to, in the same pass as it writes it.
+/// standard-layout array in `out`, an empty buffer with room for it. The
+/// array is first filled with the bias, which `gemm` then adds the product
+/// to, in the same pass as it writes it.
 ///
 /// # Panics
 ///
-/// If `lhs.ncols() != rhs.nrows()`, `bias.len() != rhs.ncols()`, or the
-/// result's size overflows `isize`.
+/// If `lhs.ncols() != rhs.nrows()`, `bias.len() != rhs.ncols()`, or `out`
+/// is not empty.
 pub(crate) fn affine(
     lhs: &ArrayRef2<f64>,
     rhs: &ArrayRef2<f64>,
     bias: &ArrayRef1<f64>,
+    mut out: Vec<f64>,
 ) -> Array2<f64> {
     let (m, n) = (lhs.nrows(), rhs.ncols());
     assert_eq!(bias.len(), n, "one bias per output column");
-    let len = m.checked_mul(n).expect("the product's size fits in usize");
-    let mut out = alloc::buffer(len);
+    assert!(out.is_empty(), "the result is written into an empty buffer");
     for _ in 0..m {
         match bias.as_slice() {
             Some(bias) => out.extend_from_slice(bias),
@@ -183,6 +191,21 @@ mod tests {
     use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
     use ndarray_rand::rand_distr::Uniform;
     use ndarray_rand::RandomExt;
+
+    /// [`super::product`] into a buffer of the right size.
+    fn product(lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f64>) -> Array2<f64> {
+        super::product(lhs, rhs, Vec::with_capacity(lhs.nrows() * rhs.ncols()))
+    }
+
+    /// [`super::affine`] into a buffer of the right size.
+    fn affine(lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f64>, bias: &ArrayRef1<f64>) -> Array2<f64> {
+        super::affine(
+            lhs,
+            rhs,
+            bias,
+            Vec::with_capacity(lhs.nrows() * rhs.ncols()),
+        )
+    }
 
     fn random(shape: (usize, usize), seed: u64) -> Array2<f64> {
         let uniform = Uniform::new(-1.0, 1.0).unwrap();

@@ -5,6 +5,8 @@ use std::fmt;
 
 use ndarray::{Array2, ArrayRef2};
 
+use crate::alloc::need;
+use crate::cache::Cache;
 use crate::{Layer, LayerError, Param, Result};
 
 /// A [`Layer`] that can also be downcast to its concrete type.
@@ -40,8 +42,8 @@ impl<T: Layer + 'static> DynLayer for T {
 ///
 /// An error in layer `k` comes back as [`LayerError::InSequential`] with
 /// `index: k` around the layer's own error. After a failed `forward`,
-/// `backward` is [`LayerError::BackwardBeforeForward`] until the next
-/// successful `forward`, since the layers' caches no longer belong to one pass.
+/// `backward` is [`LayerError::ForwardFailed`] until the next successful
+/// `forward`, since the layers' caches no longer belong to one pass.
 ///
 /// # Shapes
 ///
@@ -74,9 +76,11 @@ impl<T: Layer + 'static> DynLayer for T {
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn DynLayer>>,
-    /// The shape of the last successful forward's output.
-    output_dim: Option<(usize, usize)>,
+    /// The shape of the last forward's output.
+    output_dim: Cache<(usize, usize)>,
 }
+
+const LAYER: &str = "Sequential";
 
 /// Wraps layer `index`'s error.
 fn in_layer(index: usize) -> impl FnOnce(LayerError) -> LayerError {
@@ -112,7 +116,7 @@ impl Sequential {
     /// ```
     pub fn push(&mut self, layer: impl Layer + 'static) -> &mut Self {
         self.layers.push(Box::new(layer));
-        self.output_dim = None;
+        self.output_dim.clear();
         self
     }
 
@@ -181,13 +185,14 @@ impl Sequential {
         for (i, layer) in self.layers.iter_mut().enumerate().skip(start) {
             x = layer.forward_owned(x).map_err(in_layer(i))?;
         }
-        self.output_dim = Some(x.dim());
+        *self.output_dim.slot() = Some(x.dim());
         Ok(x)
     }
 
     /// Errors unless `grad` has the shape of the last forward's output.
     fn check_grad(&self, grad: &ArrayRef2<f64>) -> Result<()> {
-        LayerError::check_backward("Sequential", self.output_dim, |&dim| dim, grad.dim()).map(drop)
+        let cached = self.output_dim.pass(LAYER);
+        LayerError::check_backward(LAYER, cached, |&&dim| dim, grad.dim()).map(drop)
     }
 
     /// Runs `backward_owned` through the layers before `end`, last first.
@@ -199,26 +204,36 @@ impl Sequential {
     }
 }
 
+/// `a` as a new array: the output of an empty `Sequential`, the identity.
+fn identity(
+    operation: &'static str,
+    what: &'static str,
+    a: &ArrayRef2<f64>,
+) -> Result<Array2<f64>> {
+    need(LAYER, operation, what, [a.nrows(), a.ncols()]).copy(a)
+}
+
 impl Layer for Sequential {
     fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.output_dim = None;
-        let Some(first) = self.layers.first_mut() else {
-            return self.forward_from(0, input.to_owned());
+        let result = match self.layers.first_mut() {
+            None => identity("forward", "output", input).and_then(|x| self.forward_from(0, x)),
+            Some(first) => {
+                (first.forward(input).map_err(in_layer(0))).and_then(|x| self.forward_from(1, x))
+            }
         };
-        let x = first.forward(input).map_err(in_layer(0))?;
-        self.forward_from(1, x)
+        self.output_dim.record(result)
     }
 
     fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
-        self.output_dim = None;
-        self.forward_from(0, input)
+        let result = self.forward_from(0, input);
+        self.output_dim.record(result)
     }
 
     fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
         self.check_grad(grad_output)?;
         let end = self.layers.len().saturating_sub(1);
         let Some(last) = self.layers.last_mut() else {
-            return Ok(grad_output.to_owned());
+            return identity("backward", "grad_input", grad_output);
         };
         let g = last.backward(grad_output).map_err(in_layer(end))?;
         self.backward_until(end, g)
@@ -232,7 +247,7 @@ impl Layer for Sequential {
     fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
         let mut layers = self.layers.iter().enumerate();
         let Some((_, first)) = layers.next() else {
-            return Ok(input.to_owned());
+            return identity("predict", "output", input);
         };
         let x = first.predict(input).map_err(in_layer(0))?;
         layers.try_fold(x, |x, (i, layer)| layer.predict(&x).map_err(in_layer(i)))
@@ -276,7 +291,7 @@ impl fmt::Debug for Sequential {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DenseLayer, ReluLayer};
+    use crate::{DenseLayer, PReluLayer, ReluLayer};
     use ndarray::array;
 
     /// Dense(2→2) → ReLU → Dense(2→1), with hand-picked weights.
@@ -366,12 +381,30 @@ mod tests {
         );
         let err = net.backward(&g()).unwrap_err();
         assert_eq!(
+            err.to_string(),
+            "Sequential::backward called after a failed forward (the error it returned left no pass to differentiate)"
+        );
+        assert!(net.predict(&array![[1.0, 2.0, 3.0]]).is_err());
+        // A failure in a later layer, after earlier layers succeeded.
+        let mut later = Sequential::new();
+        later
+            .push(ReluLayer::new())
+            .push(PReluLayer::new(3, 0.5).unwrap());
+        later.forward(&array![[1.0, -2.0, 3.0]]).unwrap();
+        let err = later.forward_owned(x()).unwrap_err();
+        assert!(matches!(err, LayerError::InSequential { index: 1, .. }));
+        let err = later.backward(&array![[1.0, 1.0, 1.0]]).unwrap_err();
+        assert_eq!(
             err,
-            LayerError::BackwardBeforeForward {
+            LayerError::ForwardFailed {
                 layer: "Sequential"
             }
         );
-        assert!(net.predict(&array![[1.0, 2.0, 3.0]]).is_err());
+        later.forward(&array![[1.0, -2.0, 3.0]]).unwrap();
+        assert_eq!(
+            later.backward(&array![[1.0, 1.0, 1.0]]).unwrap(),
+            array![[1.0, 0.0, 1.0]]
+        );
 
         net.forward(&x()).unwrap();
         let err = net.backward(&array![[1.0, 2.0]]).unwrap_err();

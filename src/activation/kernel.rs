@@ -13,6 +13,7 @@ use ndarray::{Array2, ArrayRef2};
 
 use super::lanes::Lanes;
 use super::loops::{self, Pass, WORD};
+use crate::alloc::Need;
 
 /// How one member of the family treats its inputs, written once over
 /// [`Lanes`], so that the portable path, the SIMD paths and the scalar
@@ -65,7 +66,8 @@ impl Slopes for Fixed {
     }
 }
 
-/// One slope per column: element `n` has `slopes[n % cols]`.
+/// Slopes that repeat along each row: element `n` has `slopes[n % cols]`
+/// (one per column, or one shared with a period of 1).
 #[derive(Debug, Clone, Copy)]
 pub struct Columns<'a> {
     /// `table[j] = slopes[j % cols]` for `j < cols + WORD`, so that the
@@ -80,15 +82,11 @@ pub struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    /// `slopes` (one, shared, or one per column) laid out for `cols`
-    /// columns in `table`, whose buffer is reused.
+    /// `slopes` laid out with period `cols` in `table`, whose buffer is
+    /// reused.
     pub fn new(slopes: &[f64], cols: usize, table: &'a mut Vec<f64>) -> Self {
         table.clear();
-        if slopes.len() == 1 {
-            table.resize(cols + WORD, slopes[0]);
-        } else {
-            table.extend(slopes.iter().cycle().take(cols + WORD));
-        }
+        table.extend(slopes.iter().cycle().take(cols + WORD));
         Columns::laid_out(table, cols)
     }
 
@@ -375,28 +373,47 @@ impl<R: Rule, S: Slopes, T: Tap> Pass for Backward<'_, R, S, T> {
     }
 }
 
-/// A new standard-layout array of `input`'s values with `pass` applied,
-/// reading a standard-layout input once (no copy followed by a second pass).
-pub(super) fn new_array(input: &ArrayRef2<f64>, pass: impl Pass) -> Array2<f64> {
-    let Some(src) = input.as_slice() else {
-        let mut out = input.as_standard_layout().into_owned();
-        loops::in_place(pass, slice_of(&mut out));
-        return out;
-    };
-    Array2::from_shape_vec(input.dim(), loops::copied(pass, src))
-        .expect("the input's shape holds its elements")
+/// Where a pass writes its output: a new buffer that it fills from a
+/// standard-layout input as it reads it (no copy followed by a second
+/// pass), or a standard-layout array that it rewrites in place.
+pub(super) enum Output<'a> {
+    Fill(&'a [f64], Vec<f64>, (usize, usize)),
+    InPlace(Array2<f64>),
 }
 
-/// `a` with `pass` applied in place, after making it standard layout (a
-/// copy only if it was not).
-pub(super) fn in_place(a: Array2<f64>, pass: impl Pass) -> Array2<f64> {
-    let mut a = if a.is_standard_layout() {
-        a
-    } else {
-        a.as_standard_layout().into_owned()
-    };
-    loops::in_place(pass, slice_of(&mut a));
-    a
+impl<'a> Output<'a> {
+    /// Room for a pass over `input` into a new array: a buffer, or a
+    /// standard-layout copy of an input in any other layout.
+    pub(super) fn new(input: &'a ArrayRef2<f64>, need: Need<2>) -> crate::Result<Self> {
+        Ok(match input.as_slice() {
+            Some(src) => Output::Fill(src, need.buffer()?, input.dim()),
+            None => Output::InPlace(need.copy(input)?),
+        })
+    }
+
+    /// Room for a pass over `a` in place: `a` itself, copied first only if
+    /// it is not in standard layout.
+    pub(super) fn owned(a: Array2<f64>, need: Need<2>) -> crate::Result<Output<'static>> {
+        Ok(Output::InPlace(if a.is_standard_layout() {
+            a
+        } else {
+            need.copy(&a)?
+        }))
+    }
+
+    /// The output of `pass`.
+    pub(super) fn run(self, pass: impl Pass) -> Array2<f64> {
+        match self {
+            Output::Fill(src, buffer, dim) => {
+                let out = loops::copied(pass, src, buffer);
+                Array2::from_shape_vec(dim, out).expect("the input's shape holds its elements")
+            }
+            Output::InPlace(mut a) => {
+                loops::in_place(pass, slice_of(&mut a));
+                a
+            }
+        }
+    }
 }
 
 /// The row-major slice of an array known to be in standard layout.

@@ -48,10 +48,15 @@ pub(super) fn in_place<P: Pass>(mut pass: P, data: &mut [f64]) {
     blocks_in_place::<Fast, P>(&mut pass, data);
 }
 
-/// Runs `pass` over `src` into a new vector, reading `src` once and
-/// writing the result once (no copy followed by a second pass).
-pub(super) fn copied<P: Pass>(pass: P, src: &[f64]) -> Vec<f64> {
-    let mut out = crate::alloc::buffer(src.len());
+/// Runs `pass` over `src` into `out`, an empty buffer with room for it,
+/// reading `src` once and writing the result once (no copy followed by a
+/// second pass).
+///
+/// # Panics
+///
+/// If `out` is not empty with capacity for `src.len()` elements.
+pub(super) fn copied<P: Pass>(pass: P, src: &[f64], mut out: Vec<f64>) -> Vec<f64> {
+    assert!(out.is_empty(), "copied writes into an empty buffer");
     copy_into(pass, src, &mut out.spare_capacity_mut()[..src.len()]);
     // SAFETY: `copy_into` wrote every element of the first `src.len()`
     // elements of `out`'s spare capacity.

@@ -3,6 +3,8 @@
 use ndarray::{Array1, Array2};
 
 use super::loops::WORD;
+use crate::alloc::Need;
+use crate::Result;
 
 /// Which inputs of a rectifier's last forward pass were on the active side,
 /// one bit per element (64 times smaller than caching the input).
@@ -155,14 +157,15 @@ impl Mask {
 
     /// Resizes for a `(rows, cols)` input, keeping the allocation (growing
     /// it exactly, so the mask never holds more than one bit per element of
-    /// the largest input seen, plus one word).
-    pub(super) fn reset(&mut self, (rows, cols): (usize, usize)) {
+    /// the largest input seen, plus one word). If the bits cannot be had,
+    /// the error names `need` and the mask is unchanged.
+    pub(super) fn reset(&mut self, (rows, cols): (usize, usize), need: Need<2>) -> Result<()> {
+        let words = need.elements()?.div_ceil(WORD);
+        need.reserve(&mut self.words, words)?;
+        self.words.resize(words, 0);
         self.rows = rows;
         self.cols = cols;
-        let words = (rows * cols).div_ceil(WORD);
-        self.words
-            .reserve_exact(words.saturating_sub(self.words.len()));
-        self.words.resize(words, 0);
+        Ok(())
     }
 
     pub(super) fn words(&self) -> &[u64] {

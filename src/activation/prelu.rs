@@ -8,6 +8,7 @@ use super::leaky_relu::Leaky;
 use super::loops::WORD;
 use super::rectifier::{sealed, Member, Rectifier, ZeroSided};
 use super::AtZero;
+use crate::alloc::need;
 use crate::validate::hyper;
 use crate::{LayerError, Param, Result};
 
@@ -23,8 +24,9 @@ pub struct PRelu {
     /// The last forward's input, row-major, for dL/da, padded to whole
     /// blocks (at least one).
     input: Vec<f64>,
-    /// The last forward's slopes, laid out by [`Columns`] for its columns.
+    /// The last forward's slopes, laid out by [`Columns`] for its period.
     table: Vec<f64>,
+    /// The period of the last forward's slopes (see [`PRelu::period`]).
     cols: usize,
     /// Per-position sums of `x·g` over the slope side, folded into
     /// `slopes_grad` by column after each backward.
@@ -32,15 +34,29 @@ pub struct PRelu {
 }
 
 impl PRelu {
-    fn with(slopes: Array1<f64>) -> Self {
-        PRelu {
-            slopes_grad: Array1::zeros(slopes.len()),
+    fn with(slopes: Array1<f64>) -> Result<Self> {
+        let grad = need(LAYER, "new", "slopes_grad", [slopes.len()]).zeros()?;
+        Ok(PRelu {
+            slopes_grad: Array1::from_vec(grad),
             slopes,
             rule: Leaky::default(),
             input: Vec::new(),
             table: Vec::new(),
             cols: 0,
             sums: Vec::new(),
+        })
+    }
+}
+
+impl PRelu {
+    /// The period of the slopes along a row of `cols` columns: 1 for one
+    /// shared slope, else `cols` (which [`Member::check_input`] has checked
+    /// to be the number of slopes).
+    fn period(&self, cols: usize) -> usize {
+        if self.slopes.len() == 1 {
+            1
+        } else {
+            cols
         }
     }
 }
@@ -48,7 +64,7 @@ impl PRelu {
 impl Default for PRelu {
     /// One shared slope of 0.25, PyTorch's `nn.PReLU()`.
     fn default() -> Self {
-        PRelu::with(Array1::from_elem(1, 0.25))
+        PRelu::with(Array1::from_elem(1, 0.25)).expect("one slope")
     }
 }
 
@@ -140,17 +156,23 @@ impl Member for PRelu {
         Ok(())
     }
 
-    fn forward_parts(&mut self, (rows, cols): (usize, usize)) -> (Columns<'_>, KeepInput<'_>) {
-        self.input
-            .resize((rows * cols).div_ceil(WORD).max(1) * WORD, 0.0);
-        self.cols = cols;
+    fn forward_parts(
+        &mut self,
+        (rows, cols): (usize, usize),
+    ) -> Result<(Columns<'_>, KeepInput<'_>)> {
+        let shape = [rows, cols];
+        let need = need(LAYER, "forward", "input cache", shape);
+        let len = need.elements()?.div_ceil(WORD).max(1) * WORD;
+        need.reserve(&mut self.input, len)?;
+        self.input.resize(len, 0.0);
+        self.cols = self.period(cols);
         let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
-        let columns = Columns::new(slopes, cols, &mut self.table);
+        let columns = Columns::new(slopes, self.cols, &mut self.table);
         let keep = KeepInput {
             cache: &mut self.input,
             start: 0,
         };
-        (columns, keep)
+        Ok((columns, keep))
     }
 
     fn backward_parts(&mut self) -> (Columns<'_>, SlopeGrad<'_>) {
@@ -166,17 +188,13 @@ impl Member for PRelu {
         (columns, tap)
     }
 
-    /// Folds the sums by column: position `p` of the table is column
-    /// `p % cols`.
+    /// Folds the sums by slope: position `p` of the table has slope
+    /// `p % period`.
     fn backwarded(&mut self) {
         self.slopes_grad.fill(0.0);
-        for columns in self.sums.chunks(self.cols.max(1)) {
-            if self.slopes.len() == 1 {
-                self.slopes_grad[0] += columns.iter().sum::<f64>();
-            } else {
-                for (grad, &sum) in self.slopes_grad.iter_mut().zip(columns) {
-                    *grad += sum;
-                }
+        for sums in self.sums.chunks(self.cols) {
+            for (grad, &sum) in self.slopes_grad.iter_mut().zip(sums) {
+                *grad += sum;
             }
         }
     }
@@ -187,7 +205,7 @@ impl Member for PRelu {
         table: &'a mut Vec<f64>,
     ) -> Columns<'a> {
         let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
-        Columns::new(slopes, cols, table)
+        Columns::new(slopes, self.period(cols), table)
     }
 
     /// The slopes, a 1-D array of length `num_parameters`.
@@ -268,11 +286,9 @@ impl Rectifier<PRelu> {
     /// # Errors
     ///
     /// [`LayerError::InvalidParameter`] naming the value if
-    /// `num_parameters` is 0 or `init` is NaN or infinite.
-    ///
-    /// # Panics
-    ///
-    /// If `num_parameters` slopes cannot be allocated.
+    /// `num_parameters` is 0 or `init` is NaN or infinite, and
+    /// [`LayerError::TooLarge`] if `num_parameters` slopes cannot be
+    /// allocated.
     ///
     /// # Examples
     ///
@@ -289,10 +305,9 @@ impl Rectifier<PRelu> {
         hyper(LAYER, "num_parameters", num_parameters as f64)
             .require(num_parameters > 0, "must be at least 1")?;
         let init = hyper(LAYER, "init", init).finite()?;
-        Ok(Rectifier::of(PRelu::with(Array1::from_elem(
-            num_parameters,
-            init,
-        ))))
+        let mut slopes = need(LAYER, "new", "slopes", [num_parameters]).buffer()?;
+        slopes.resize(num_parameters, init);
+        Ok(Rectifier::of(PRelu::with(Array1::from_vec(slopes))?))
     }
 
     /// A PReLU layer with the given slopes: one shared, or one per column.
@@ -320,7 +335,7 @@ impl Rectifier<PRelu> {
         }
         Ok(Rectifier::of(PRelu::with(
             slopes.as_standard_layout().into_owned(),
-        )))
+        )?))
     }
 
     /// The slopes, length `num_parameters`.
@@ -601,10 +616,15 @@ mod tests {
         assert!(prelu.forward(&tall.t()).is_ok_and(|y| y.dim() == (2, 3)));
         assert!(prelu.forward(&tall).is_err());
 
-        // The last good forward is still the cache.
+        // A failed forward leaves nothing to differentiate; the next
+        // forward works as ever.
         let g = g();
         prelu.forward(&x()).unwrap();
         assert!(prelu.forward(&wide).is_err());
+        let err = prelu.backward(&g).unwrap_err();
+        assert_eq!(err, LayerError::ForwardFailed { layer: LAYER });
+        assert!(prelu.mask().is_none());
+        prelu.forward(&x()).unwrap();
         assert_eq!(
             prelu.backward(&g).unwrap(),
             array![[0.5, -1.0, -2.0], [1.0, -1.5, -5.0]]

@@ -5,8 +5,10 @@ use std::fmt;
 
 use ndarray::{Array2, ArrayRef2};
 
-use super::kernel::{self, Backward, Fixed, Forward, Predict, Rule, Slopes, Tap};
+use super::kernel::{Backward, Fixed, Forward, Output, Predict, Rule, Slopes, Tap};
 use super::Mask;
+use crate::alloc::{need, Need};
+use crate::cache::Cache;
 use crate::{Layer, LayerError, Param, Result};
 
 /// Which side an input of exactly `±0.0` falls on.
@@ -114,9 +116,10 @@ pub trait Member: Clone + fmt::Debug + Send + sealed::Sealed {
     fn check_input(&self, _operation: &'static str, _dim: (usize, usize)) -> Result<()> {
         Ok(())
     }
-    /// The slopes and tap of a forward over an input of shape `dim`.
+    /// The slopes and tap of a forward over an input of shape `dim`, or
+    /// the error naming what they need if it cannot be had.
     #[doc(hidden)]
-    fn forward_parts(&mut self, dim: (usize, usize)) -> (Self::Train<'_>, Self::Keep<'_>);
+    fn forward_parts(&mut self, dim: (usize, usize)) -> Result<(Self::Train<'_>, Self::Keep<'_>)>;
     /// Called after each successful forward.
     #[doc(hidden)]
     fn forwarded(&mut self) {}
@@ -183,8 +186,8 @@ impl<M: Simple> Member for M {
         Simple::rule(self)
     }
 
-    fn forward_parts(&mut self, _dim: (usize, usize)) -> (Fixed, ()) {
-        (Fixed(self.slope()), ())
+    fn forward_parts(&mut self, _dim: (usize, usize)) -> Result<(Fixed, ())> {
+        Ok((Fixed(self.slope()), ()))
     }
 
     fn backward_parts(&mut self) -> (Fixed, ()) {
@@ -228,10 +231,13 @@ pub trait ZeroSided: Member {
 ///
 /// # Errors
 ///
-/// `backward` before any forward is [`LayerError::BackwardBeforeForward`];
-/// a gradient of another shape than the last forward's input is
-/// [`LayerError::ShapeMismatch`] naming the layer and both shapes. After an
-/// error the layer is unchanged.
+/// `backward` before any forward is [`LayerError::BackwardBeforeForward`],
+/// and after a failed forward [`LayerError::ForwardFailed`]; a gradient of
+/// another shape than the last forward's input is
+/// [`LayerError::ShapeMismatch`] naming the layer and both shapes. An input
+/// whose output or mask cannot be allocated (a huge broadcast view, say) is
+/// [`LayerError::TooLarge`], before anything is allocated. After an error
+/// the layer keeps its hyperparameters and parameters, and works as ever.
 ///
 /// # Examples
 ///
@@ -248,12 +254,15 @@ pub trait ZeroSided: Member {
 #[derive(Debug, Clone, Default)]
 pub struct Rectifier<M> {
     member: M,
-    mask: Option<Mask>,
+    mask: Cache<Mask>,
 }
 
 impl<M: Member> Rectifier<M> {
     pub(crate) fn of(member: M) -> Self {
-        Rectifier { member, mask: None }
+        Rectifier {
+            member,
+            mask: Cache::default(),
+        }
     }
 
     pub(crate) fn member(&self) -> &M {
@@ -264,7 +273,8 @@ impl<M: Member> Rectifier<M> {
         &mut self.member
     }
 
-    /// The mask cached by the last forward; `None` before any forward.
+    /// The mask cached by the last forward; `None` before any forward, and
+    /// after a failed one.
     ///
     /// # Examples
     ///
@@ -278,41 +288,64 @@ impl<M: Member> Rectifier<M> {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn mask(&self) -> Option<&Mask> {
-        self.mask.as_ref()
+        self.mask.get()
     }
 
-    /// The forward pass over an input of shape `dim`, writing the mask.
-    fn forward_pass(
+    /// A forward pass over an input of shape `dim` into `output`, writing
+    /// the mask; the mask is marked failed if any part of it fails.
+    fn forward_with<'a>(
         &mut self,
         dim: (usize, usize),
-    ) -> Result<Forward<'_, M::Rule, M::Train<'_>, M::Keep<'_>>> {
-        self.member.check_input("forward", dim)?;
-        let mask = self.mask.get_or_insert_with(Mask::default);
-        mask.reset(dim);
+        output: impl FnOnce(Need<2>) -> Result<Output<'a>>,
+    ) -> Result<Array2<f64>> {
+        let result = self.try_forward(dim, output);
+        self.mask.record(result)
+    }
+
+    fn try_forward<'a>(
+        &mut self,
+        (rows, cols): (usize, usize),
+        output: impl FnOnce(Need<2>) -> Result<Output<'a>>,
+    ) -> Result<Array2<f64>> {
+        self.member.check_input("forward", (rows, cols))?;
+        let shape = [rows, cols];
+        let output = output(need(M::LAYER, "forward", "output", shape))?;
+        let mask = self.mask.slot().get_or_insert_with(Mask::default);
+        mask.reset((rows, cols), need(M::LAYER, "forward", "mask", shape))?;
         let rule = self.member.rule();
-        let (slopes, tap) = self.member.forward_parts(dim);
-        Ok(Forward {
+        let (slopes, tap) = self.member.forward_parts((rows, cols))?;
+        let pass = Forward {
             rule,
             slopes,
             tap,
             bits: mask.words_mut(),
-        })
+        };
+        let output = output.run(pass);
+        self.member.forwarded();
+        Ok(output)
     }
 
-    /// The backward pass for a gradient of shape `dim`, if it fits the mask.
-    fn backward_pass(
+    /// A backward pass for a gradient of shape `dim` into `output`, if it
+    /// fits the mask.
+    fn backward_with<'a>(
         &mut self,
-        dim: (usize, usize),
-    ) -> Result<Backward<'_, M::Rule, M::Train<'_>, M::Learn<'_>>> {
-        let mask = LayerError::check_backward(M::LAYER, self.mask.as_ref(), |m| m.shape(), dim)?;
+        (rows, cols): (usize, usize),
+        output: impl FnOnce(Need<2>) -> Result<Output<'a>>,
+    ) -> Result<Array2<f64>> {
+        let cached = self.mask.pass(M::LAYER);
+        let mask = LayerError::check_backward(M::LAYER, cached, |m| m.shape(), (rows, cols))?;
+        let output = output(need(M::LAYER, "backward", "grad_input", [rows, cols]))?;
         let rule = self.member.rule();
         let (slopes, tap) = self.member.backward_parts();
-        Ok(Backward {
+        let pass = Backward {
             rule,
             slopes,
             tap,
             bits: mask.words(),
-        })
+        };
+        let grad = output.run(pass);
+        self.member.backwarded();
+        Ok(grad)
     }
 }
 
@@ -337,42 +370,33 @@ impl<M: ZeroSided> Rectifier<M> {
 
 impl<M: Member> Layer for Rectifier<M> {
     fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        let output = kernel::new_array(input, self.forward_pass(input.dim())?);
-        self.member.forwarded();
-        Ok(output)
+        self.forward_with(input.dim(), |need| Output::new(input, need))
     }
 
     fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        let grad = kernel::new_array(grad_output, self.backward_pass(grad_output.dim())?);
-        self.member.backwarded();
-        Ok(grad)
+        self.backward_with(grad_output.dim(), |need| Output::new(grad_output, need))
     }
 
     fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        self.member.check_input("predict", input.dim())?;
+        let (rows, cols) = input.dim();
+        self.member.check_input("predict", (rows, cols))?;
+        let output = Output::new(input, need(M::LAYER, "predict", "output", [rows, cols]))?;
         let mut table = Vec::new();
-        let pass = Predict {
+        Ok(output.run(Predict {
             rule: self.member.rule(),
-            slopes: self.member.predict_slopes(input.dim(), &mut table),
-        };
-        Ok(kernel::new_array(input, pass))
+            slopes: self.member.predict_slopes((rows, cols), &mut table),
+        }))
     }
 
     /// As [`forward`](Layer::forward), in `input`'s buffer (copied first
     /// only if it is not in standard layout), reusing the mask's buffer.
     fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
-        let pass = self.forward_pass(input.dim())?;
-        let output = kernel::in_place(input, pass);
-        self.member.forwarded();
-        Ok(output)
+        self.forward_with(input.dim(), |need| Output::owned(input, need))
     }
 
     /// As [`backward`](Layer::backward), in `grad_output`'s buffer.
     fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
-        let pass = self.backward_pass(grad_output.dim())?;
-        let grad = kernel::in_place(grad_output, pass);
-        self.member.backwarded();
-        Ok(grad)
+        self.backward_with(grad_output.dim(), |need| Output::owned(grad_output, need))
     }
 
     fn params(&mut self) -> Vec<Param<'_>> {

@@ -64,8 +64,8 @@ impl Member for RRelu {
         self.rule
     }
 
-    fn forward_parts(&mut self, _dim: (usize, usize)) -> (Drawn, ()) {
-        (Drawn::new(self.key(), self.lower, self.upper), ())
+    fn forward_parts(&mut self, _dim: (usize, usize)) -> Result<(Drawn, ())> {
+        Ok((Drawn::new(self.key(), self.lower, self.upper), ()))
     }
 
     fn forwarded(&mut self) {

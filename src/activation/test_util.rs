@@ -208,7 +208,7 @@ fn forward_with<V: Lanes, M: Member>(
     let mut words = vec![0; x.len().div_ceil(WORD)];
     let rule = member.rule();
     let y = {
-        let (slopes, tap) = member.forward_parts(dim);
+        let (slopes, tap) = member.forward_parts(dim).unwrap();
         let mut pass = Forward {
             rule,
             slopes,
