@@ -164,6 +164,13 @@ impl Sequential {
     /// Layer `index` as a mutable `T`; `None` if out of range or of another
     /// type.
     ///
+    /// The layer may be replaced or changed through it, so the container
+    /// forgets its last pass: `backward` is
+    /// [`LayerError::BackwardBeforeForward`] until the next forward (a
+    /// backward that could fail partway, after the layers behind the
+    /// changed one had overwritten their gradients, is never run). Read a
+    /// layer with [`layer`](Self::layer) to keep the pass.
+    ///
     /// ```
     /// use rectify::{ndarray::array, AtZero, Layer, ReluLayer, Sequential};
     ///
@@ -177,7 +184,9 @@ impl Sequential {
     /// ```
     pub fn layer_mut<T: Layer + 'static>(&mut self, index: usize) -> Option<&mut T> {
         let layer: &mut dyn DynLayer = self.layers.get_mut(index)?.as_mut();
-        layer.as_any_mut().downcast_mut()
+        let layer = layer.as_any_mut().downcast_mut()?;
+        self.output_dim.clear();
+        Some(layer)
     }
 
     /// Runs `forward_owned` through the layers from `start` on.
@@ -438,6 +447,13 @@ mod tests {
         *net.layer_mut::<DenseLayer>(2).unwrap() =
             DenseLayer::from_parts(array![[0.0], [0.0]], array![7.0]).unwrap();
         assert_eq!(net.predict(&x()).unwrap(), array![[7.0], [7.0]]);
+        // The new layer has no pass, so neither has the container.
+        let err = net.backward(&g()).unwrap_err();
+        assert_eq!(err, LayerError::BackwardBeforeForward { layer: LAYER });
+        assert!(net.layer_mut::<ReluLayer>(0).is_none());
+        net.forward(&x()).unwrap();
+        assert!(net.layer_mut::<ReluLayer>(0).is_none()); // no match: the pass is kept
+        assert!(net.backward(&g()).is_ok());
         let debug = format!("{net:?}");
         assert_eq!(
             debug,
