@@ -206,6 +206,14 @@ impl GradCheck {
     /// pass, and its parameter values are bit-identical to before, also when
     /// an error is returned.
     ///
+    /// An input with no rows checks nothing: it has no elements, and with no
+    /// samples `L` is an empty sum, 0 at every parameter value, so every
+    /// parameter gradient is 0 both ways, a wrong `backward`'s too. The
+    /// report then counts nothing and has not
+    /// [`passed`](GradCheckReport::passed), as for a parameter-free layer.
+    /// The layer's `forward`, `backward` and `predict` still run on it, so
+    /// their errors and the shape checks below still apply.
+    ///
     /// # Errors
     ///
     /// - [`LayerError::InvalidParameter`] if an input or parameter element
@@ -283,6 +291,10 @@ impl Numeric<'_> {
         params: &[(ArrayD<f64>, ArrayD<f64>)],
     ) -> Result<GradCheckReport> {
         let mut report = GradCheckReport::default();
+        if input.nrows() == 0 {
+            // No samples: nothing to probe (see `GradCheck::check`).
+            return Ok(report);
+        }
         let mut x = input.to_owned();
         for ((r, c), &analytic) in grad_input.indexed_iter() {
             let original = x[[r, c]];
@@ -473,15 +485,20 @@ pub struct GradCheckReport {
 
 impl GradCheckReport {
     /// True if at least one element was checked and none failed. A check
-    /// that could only skip (everything near a kink) has not passed.
+    /// that could only skip (everything near a kink), or had nothing to check
+    /// (an input with no rows), has not passed.
     ///
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, GradCheck, ReluLayer};
+    /// use rectify::{ndarray::{array, Array2}, DenseLayer, GradCheck, ReluLayer};
     ///
     /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[0.0]])?;
     /// assert!(!report.passed() && report.failed() == 0 && report.skipped() == 1);
+    ///
+    /// let mut dense = DenseLayer::from_parts(array![[1.0], [2.0]], array![0.5])?;
+    /// let report = GradCheck::default().check(&mut dense, &Array2::zeros((0, 2)))?;
+    /// assert!(!report.passed() && report.checked() == 0);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn passed(&self) -> bool {
@@ -1010,6 +1027,32 @@ mod tests {
             err.to_string(),
             "GradCheck: invalid parameter element = inf: must be finite for finite differences"
         );
+    }
+
+    #[test]
+    fn an_empty_batch_checks_nothing_and_does_not_pass() {
+        let empty = Array2::<f64>::zeros((0, 3));
+        let relu = check(&mut ReluLayer::new(), &empty);
+        assert_eq!(
+            relu.to_string(),
+            "gradient check FAILED: 0 elements checked, 0 skipped near kinks; nothing was checked"
+        );
+        let dense = crate::DenseLayer::from_parts(Array2::ones((3, 2)), Array1::ones(2)).unwrap();
+        let mut layers: Vec<Box<dyn Layer>> = vec![
+            Box::new(Dense::new(Bug::None)),
+            Box::new(Dense::new(Bug::DoubledBiasGrad)),
+            Box::new(Dense::new(Bug::TransposedWeightGrad)),
+            Box::new(dense),
+        ];
+        for layer in &mut layers {
+            let report = check(layer.as_mut(), &empty);
+            assert!(!report.passed(), "{report}");
+            assert_eq!(report, relu);
+        }
+        // With samples, the bugs that an empty batch hides are caught.
+        assert!(!check(layers[1].as_mut(), &x()).passed());
+        assert!(!check(layers[2].as_mut(), &x()).passed());
+        assert!(check(layers[0].as_mut(), &x()).passed());
     }
 
     #[test]
