@@ -7,6 +7,7 @@ use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
+use crate::error::Readable;
 use crate::validate::hyper;
 use crate::{Layer, LayerError, Result};
 
@@ -457,8 +458,13 @@ impl fmt::Display for ElementCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {:?}: analytic {:e}, numeric {:e}, error {:.3e} (tolerance {:.3e})",
-            self.array, self.index, self.analytic, self.numeric, self.error, self.tolerance
+            "{} {:?}: analytic {}, numeric {}, error {:.3e} (tolerance {:.3e})",
+            self.array,
+            self.index,
+            Readable(self.analytic),
+            Readable(self.numeric),
+            self.error,
+            self.tolerance
         )
     }
 }
@@ -812,13 +818,18 @@ mod tests {
             (c.eps(), c.atol(), c.rtol(), c.seed()),
             (1e-6, 1e-5, 1e-3, 0)
         );
-        for bad in [0.0, -1e-6, f64::NAN, f64::INFINITY] {
+        for (bad, printed) in [
+            (0.0, "0"),
+            (-1e-6, "-1e-6"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+        ] {
             let err = c.with_eps(bad).unwrap_err();
             assert!(
                 matches!(err, LayerError::InvalidParameter { name: "eps", .. }),
                 "{err}"
             );
-            assert!(err.to_string().contains(&bad.to_string()), "{err}");
+            assert!(err.to_string().contains(&format!("= {printed}:")), "{err}");
         }
         for bad in [-1e-9, f64::NAN, f64::NEG_INFINITY] {
             assert!(matches!(
@@ -1000,7 +1011,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "GradCheck: invalid eps = 0.000001: is lost in rounding next to an element this large"
+            "GradCheck: invalid eps = 1e-6: is lost in rounding next to an element this large"
         );
         let coarse = c.with_eps(1e-4).unwrap();
         assert!(coarse
@@ -1053,6 +1064,22 @@ mod tests {
         assert!(!check(layers[1].as_mut(), &x()).passed());
         assert!(!check(layers[2].as_mut(), &x()).passed());
         assert!(check(layers[0].as_mut(), &x()).passed());
+    }
+
+    #[test]
+    fn an_element_prints_its_gradients_readably() {
+        let e = ElementCheck {
+            array: GradArray::Param(1),
+            index: vec![2],
+            analytic: 0.5,
+            numeric: -1e-300,
+            error: 0.5,
+            tolerance: 1e-5,
+        };
+        assert_eq!(
+            e.to_string(),
+            "parameter 1 [2]: analytic 0.5, numeric -1e-300, error 5.000e-1 (tolerance 1.000e-5)"
+        );
     }
 
     #[test]
