@@ -9,8 +9,8 @@ pub type Result<T> = std::result::Result<T, LayerError>;
 
 /// An `f64` as a person reads it, in the shortest digits that round-trip:
 /// in exponent form for magnitudes from `1e16` up or below `1e-5` (`1e300`,
-/// `-5e-324`), else positional (`0.1`, `123456`, `-0`, `NaN`, `inf`).
-/// Every message that prints an `f64` prints it so.
+/// `-5e-324`), else positional (`0.1`, `123456`, `-0`); `NaN`, `inf` and
+/// `-inf` as such. Messages print the values they name with it.
 pub(crate) struct Readable(pub(crate) f64);
 
 impl fmt::Display for Readable {

@@ -74,7 +74,7 @@ pub fn mse(prediction: &ArrayRef2<f64>, target: &ArrayRef2<f64>) -> Result<(f64,
 /// size (1000.0 and beyond) give finite results.
 ///
 /// Infinite logits give the limits of the loss and its gradient where they
-/// exist (PyTorch gives NaN for any +inf). Each row gives a loss term and a
+/// exist, where PyTorch gives NaN. Each row gives a loss term and a
 /// gradient row (below, before the division by `rows`):
 ///
 /// | logits of the row | loss term | gradient row |
@@ -366,7 +366,7 @@ mod tests {
             let (loss, grad) = softmax_cross_entropy(&logits, &[1, 0, 0]).unwrap();
             assert!(loss.is_nan(), "{bad:?}");
             assert!(grad.row(1).iter().all(|g| g.is_nan()), "{bad:?}");
-            // 1.5 = 3 rows / 2 rows: the same rows, averaged over three.
+            // The same rows, averaged over three rows instead of two.
             let rescaled = finite_grad.mapv(|g| g * 2.0 / 3.0);
             assert_abs_diff_eq!(grad.row(0), rescaled.row(0), epsilon = 1e-16);
             assert_abs_diff_eq!(grad.row(2), rescaled.row(1), epsilon = 1e-16);
