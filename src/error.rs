@@ -1,9 +1,28 @@
 //! The crate's error type.
 
+use std::fmt;
+
 use thiserror::Error;
 
 /// The crate's result type: `Ok(T)` or a [`LayerError`] that says what was wrong.
 pub type Result<T> = std::result::Result<T, LayerError>;
+
+/// An `f64` as a person reads it, in the shortest digits that round-trip:
+/// in exponent form for magnitudes from `1e16` up or below `1e-5` (`1e300`,
+/// `-5e-324`), else positional (`0.1`, `123456`, `-0`); `NaN`, `inf` and
+/// `-inf` as such. Messages print the values they name with it.
+pub(crate) struct Readable(pub(crate) f64);
+
+impl fmt::Display for Readable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let magnitude = self.0.abs();
+        if magnitude >= 1e16 || (magnitude > 0.0 && magnitude < 1e-5) {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
 
 /// What went wrong in a layer, a loss or an optimizer.
 ///
@@ -45,7 +64,7 @@ pub enum LayerError {
         actual: Vec<usize>,
     },
     /// A hyperparameter or argument value is out of its domain.
-    #[error("{layer}: invalid {name} = {value}: {reason}")]
+    #[error("{layer}: invalid {name} = {}: {reason}", Readable(*value))]
     InvalidParameter {
         /// The layer or function.
         layer: &'static str,

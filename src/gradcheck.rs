@@ -7,6 +7,7 @@ use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
+use crate::error::Readable;
 use crate::validate::hyper;
 use crate::{Layer, LayerError, Result};
 
@@ -206,6 +207,14 @@ impl GradCheck {
     /// pass, and its parameter values are bit-identical to before, also when
     /// an error is returned.
     ///
+    /// An input with no rows checks nothing: it has no elements, and with no
+    /// samples `L` is an empty sum, 0 at every parameter value, so every
+    /// parameter gradient is 0 both ways, a wrong `backward`'s too. The
+    /// report then counts nothing and has not
+    /// [`passed`](GradCheckReport::passed), as for a parameter-free layer.
+    /// The layer's `forward`, `backward` and `predict` still run on it, so
+    /// their errors and the shape checks below still apply.
+    ///
     /// # Errors
     ///
     /// - [`LayerError::InvalidParameter`] if an input or parameter element
@@ -283,6 +292,10 @@ impl Numeric<'_> {
         params: &[(ArrayD<f64>, ArrayD<f64>)],
     ) -> Result<GradCheckReport> {
         let mut report = GradCheckReport::default();
+        if input.nrows() == 0 {
+            // No samples: nothing to probe (see `GradCheck::check`).
+            return Ok(report);
+        }
         let mut x = input.to_owned();
         for ((r, c), &analytic) in grad_input.indexed_iter() {
             let original = x[[r, c]];
@@ -445,8 +458,13 @@ impl fmt::Display for ElementCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {:?}: analytic {:e}, numeric {:e}, error {:.3e} (tolerance {:.3e})",
-            self.array, self.index, self.analytic, self.numeric, self.error, self.tolerance
+            "{} {:?}: analytic {}, numeric {}, error {:.3e} (tolerance {:.3e})",
+            self.array,
+            self.index,
+            Readable(self.analytic),
+            Readable(self.numeric),
+            self.error,
+            self.tolerance
         )
     }
 }
@@ -473,15 +491,20 @@ pub struct GradCheckReport {
 
 impl GradCheckReport {
     /// True if at least one element was checked and none failed. A check
-    /// that could only skip (everything near a kink) has not passed.
+    /// that could only skip (everything near a kink), or had nothing to check
+    /// (an input with no rows), has not passed.
     ///
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, GradCheck, ReluLayer};
+    /// use rectify::{ndarray::{array, Array2}, DenseLayer, GradCheck, ReluLayer};
     ///
     /// let report = GradCheck::default().check(&mut ReluLayer::new(), &array![[0.0]])?;
     /// assert!(!report.passed() && report.failed() == 0 && report.skipped() == 1);
+    ///
+    /// let mut dense = DenseLayer::from_parts(array![[1.0], [2.0]], array![0.5])?;
+    /// let report = GradCheck::default().check(&mut dense, &Array2::zeros((0, 2)))?;
+    /// assert!(!report.passed() && report.checked() == 0);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn passed(&self) -> bool {
@@ -795,13 +818,18 @@ mod tests {
             (c.eps(), c.atol(), c.rtol(), c.seed()),
             (1e-6, 1e-5, 1e-3, 0)
         );
-        for bad in [0.0, -1e-6, f64::NAN, f64::INFINITY] {
+        for (bad, printed) in [
+            (0.0, "0"),
+            (-1e-6, "-1e-6"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+        ] {
             let err = c.with_eps(bad).unwrap_err();
             assert!(
                 matches!(err, LayerError::InvalidParameter { name: "eps", .. }),
                 "{err}"
             );
-            assert!(err.to_string().contains(&bad.to_string()), "{err}");
+            assert!(err.to_string().contains(&format!("= {printed}:")), "{err}");
         }
         for bad in [-1e-9, f64::NAN, f64::NEG_INFINITY] {
             assert!(matches!(
@@ -983,7 +1011,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "GradCheck: invalid eps = 0.000001: is lost in rounding next to an element this large"
+            "GradCheck: invalid eps = 1e-6: is lost in rounding next to an element this large"
         );
         let coarse = c.with_eps(1e-4).unwrap();
         assert!(coarse
@@ -1009,6 +1037,48 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "GradCheck: invalid parameter element = inf: must be finite for finite differences"
+        );
+    }
+
+    #[test]
+    fn an_empty_batch_checks_nothing_and_does_not_pass() {
+        let empty = Array2::<f64>::zeros((0, 3));
+        let relu = check(&mut ReluLayer::new(), &empty);
+        assert_eq!(
+            relu.to_string(),
+            "gradient check FAILED: 0 elements checked, 0 skipped near kinks; nothing was checked"
+        );
+        let dense = crate::DenseLayer::from_parts(Array2::ones((3, 2)), Array1::ones(2)).unwrap();
+        let mut layers: Vec<Box<dyn Layer>> = vec![
+            Box::new(Dense::new(Bug::None)),
+            Box::new(Dense::new(Bug::DoubledBiasGrad)),
+            Box::new(Dense::new(Bug::TransposedWeightGrad)),
+            Box::new(dense),
+        ];
+        for layer in &mut layers {
+            let report = check(layer.as_mut(), &empty);
+            assert!(!report.passed(), "{report}");
+            assert_eq!(report, relu);
+        }
+        // With samples, the bugs that an empty batch hides are caught.
+        assert!(!check(layers[1].as_mut(), &x()).passed());
+        assert!(!check(layers[2].as_mut(), &x()).passed());
+        assert!(check(layers[0].as_mut(), &x()).passed());
+    }
+
+    #[test]
+    fn an_element_prints_its_gradients_readably() {
+        let e = ElementCheck {
+            array: GradArray::Param(1),
+            index: vec![2],
+            analytic: 0.5,
+            numeric: -1e-300,
+            error: 0.5,
+            tolerance: 1e-5,
+        };
+        assert_eq!(
+            e.to_string(),
+            "parameter 1 [2]: analytic 0.5, numeric -1e-300, error 5.000e-1 (tolerance 1.000e-5)"
         );
     }
 

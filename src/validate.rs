@@ -70,4 +70,41 @@ mod tests {
         assert_eq!(hyper("L", "a", -3.0).finite(), Ok(-3.0));
         assert!(hyper("L", "a", 2.0).require(false, "why").is_err());
     }
+
+    #[test]
+    fn values_are_printed_short_in_exponent_form_when_very_large_or_small() {
+        let cases = [
+            (f64::MIN, "-1.7976931348623157e308"),
+            (f64::MAX, "1.7976931348623157e308"),
+            (-5e-324, "-5e-324"),
+            (1e300, "1e300"),
+            (1e16, "1e16"),
+            (9_999_999_999_999_998.0, "9999999999999998"),
+            (123456.0, "123456"),
+            (0.1, "0.1"),
+            (1e-5, "0.00001"),
+            (9.9e-6, "9.9e-6"),
+            (-0.0, "-0"),
+            (0.0, "0"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (value, printed) in cases {
+            let message = hyper("Sgd", "learning_rate", value)
+                .require(false, "must be finite and positive")
+                .unwrap_err()
+                .to_string();
+            let expected =
+                format!("Sgd: invalid learning_rate = {printed}: must be finite and positive");
+            assert_eq!(message, expected);
+            assert!(
+                message.len() < 100,
+                "{} characters: {message}",
+                message.len()
+            );
+            // Shortest round trip: the printed value parses back to its bits.
+            assert!(printed.parse::<f64>().unwrap().to_bits() == value.to_bits() || value.is_nan());
+        }
+    }
 }

@@ -297,6 +297,28 @@ mod tests {
     }
 
     #[test]
+    fn extreme_values_give_short_messages() {
+        let err = Sgd::new(f64::MIN).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd: invalid learning_rate = -1.7976931348623157e308: must be finite and positive"
+        );
+        let err = Sgd::new(-5e-324).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd: invalid learning_rate = -5e-324: must be finite and positive"
+        );
+        let err = Sgd::new(0.1)
+            .unwrap()
+            .with_weight_decay(-1e300)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sgd: invalid weight_decay = -1e300: must be finite and non-negative"
+        );
+    }
+
+    #[test]
     fn changed_parameters_are_errors_and_change_nothing() {
         let mut sgd = Sgd::new(0.5).unwrap().with_momentum(0.9).unwrap();
         sgd.step(&mut dense_with_grad([0.5, -1.0])).unwrap();
