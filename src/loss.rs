@@ -17,6 +17,7 @@
 
 use ndarray::{Array2, ArrayRef2, ArrayViewMut1};
 
+use crate::alloc::need;
 use crate::{LayerError, Result};
 
 const LOSS: &str = "loss";
@@ -37,7 +38,9 @@ const LOSS: &str = "loss";
 /// # Errors
 ///
 /// [`LayerError::ShapeMismatch`] if the shapes differ,
-/// [`LayerError::EmptyBatch`] if there are no elements.
+/// [`LayerError::EmptyBatch`] if there are no elements, and
+/// [`LayerError::TooLarge`] if the gradient cannot be allocated (a huge
+/// broadcast view).
 ///
 /// # Examples
 ///
@@ -58,7 +61,9 @@ pub fn mse(prediction: &ArrayRef2<f64>, target: &ArrayRef2<f64>) -> Result<(f64,
         return Err(empty("mse", "prediction", prediction));
     }
     let n = prediction.len() as f64;
-    let mut diff = prediction - target;
+    let shape = [prediction.nrows(), prediction.ncols()];
+    let mut diff = need(LOSS, "mse", "gradient", shape).copy(prediction)?;
+    diff.zip_mut_with(target, |d, &t| *d -= t);
     let loss = diff.iter().map(|d| d * d).sum::<f64>() / n;
     let norm = 2.0 / n;
     diff.mapv_inplace(|d| norm * d);
@@ -98,7 +103,8 @@ pub fn mse(prediction: &ArrayRef2<f64>, target: &ArrayRef2<f64>) -> Result<(f64,
 /// [`LayerError::ShapeMismatch`] if `labels.len()` is not the number of
 /// rows, [`LayerError::EmptyBatch`] if there are no rows, and
 /// [`LayerError::LabelOutOfRange`] naming the row, label and class count
-/// (with no classes, every label is out of range).
+/// (with no classes, every label is out of range), and
+/// [`LayerError::TooLarge`] if the gradient cannot be allocated.
 ///
 /// # Examples
 ///
@@ -138,7 +144,7 @@ pub fn softmax_cross_entropy(
         });
     }
     let n = rows as f64;
-    let mut grad = logits.to_owned();
+    let mut grad = need(LOSS, OP, "gradient", [rows, classes]).copy(logits)?;
     let mut loss = 0.0;
     for (row, &label) in grad.rows_mut().into_iter().zip(labels) {
         loss += cross_entropy_row(row, label, n);

@@ -73,6 +73,38 @@ impl<T: Layer + 'static> DynLayer for T {
 /// assert_eq!(relu.mask().unwrap().shape(), (2, 8));
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
+///
+/// A `Sequential` is [`Send`]: it trains on a worker thread. To keep the
+/// best model seen so far, snapshot its parameters (a copy of each
+/// [`Param`]'s value; the caches need no copy, since a restored model
+/// starts with a new forward) and write them back when wanted:
+///
+/// ```
+/// use rectify::rand::{rngs::StdRng, SeedableRng};
+/// use rectify::{loss, ndarray::{array, ArrayD}, DenseLayer, Layer, Sequential, Sgd};
+///
+/// let mut net = Sequential::new();
+/// net.push(DenseLayer::new(2, 1, &mut StdRng::seed_from_u64(0)));
+/// let (x, y) = (array![[1.0, 2.0], [0.5, -1.0]], array![[1.0], [0.0]]);
+/// let snapshot: Vec<ArrayD<f64>> = net.params().iter().map(|p| p.value.to_owned()).collect();
+/// let before = net.predict(&x)?;
+///
+/// let mut sgd = Sgd::new(0.1)?;
+/// let mut net = std::thread::spawn(move || -> rectify::Result<Sequential> {
+///     let (_, grad) = loss::mse(&net.forward(&x)?, &y)?;
+///     net.backward(&grad)?;
+///     sgd.step(&mut net)?;
+///     Ok(net)
+/// })
+/// .join()
+/// .unwrap()?;
+///
+/// for (param, saved) in net.params().iter_mut().zip(&snapshot) {
+///     param.value.assign(saved);
+/// }
+/// assert_eq!(net.predict(&array![[1.0, 2.0], [0.5, -1.0]])?, before);
+/// # Ok::<(), rectify::LayerError>(())
+/// ```
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn DynLayer>>,

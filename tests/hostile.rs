@@ -130,6 +130,36 @@ fn a_square_broadcast_view_is_an_error_naming_the_output() {
 }
 
 #[test]
+fn losses_of_huge_views_are_errors() {
+    let row = array![[1.0, -1.0, 0.5]];
+    let huge = row.broadcast((1 << 61, 3)).unwrap();
+    let err = rectify::loss::mse(&huge, &huge).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LayerError::TooLarge {
+                what: "gradient",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let one = array![[2.0]];
+    let wide = one.broadcast((1, 1 << 62)).unwrap();
+    let err = rectify::loss::softmax_cross_entropy(&wide, &[0]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LayerError::TooLarge {
+                what: "gradient",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_dense_layer_with_no_elements_works_at_any_shape_an_array_can_have() {
     let mut rng = StdRng::seed_from_u64(0);
     let wide = isize::MAX as usize;
