@@ -36,6 +36,7 @@ use std::path::Path;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use rectify::ndarray::{array, Array1, Array2, ArrayRef2};
 use rectify::rand::{rngs::StdRng, SeedableRng};
 use rectify::{
@@ -67,12 +68,13 @@ const FONT: &str = "sans-serif";
 /// The width of every figure, in pixels.
 const WIDTH: u32 = 900;
 
-/// The spirals training of `examples/train_spirals.rs`, at a learning rate
-/// that still kills ReLU units but does not make PReLU diverge.
+/// The spirals training of `examples/train_spirals.rs`, for half as many
+/// epochs: SGD at a learning rate high enough to kill ReLU units (and to
+/// make PReLU diverge).
 const SPIRALS_SEED: u64 = 5;
 const SPIRALS_EPOCHS: usize = 100;
 const SPIRALS_BATCH: usize = 30;
-const SPIRALS_LEARNING_RATE: f64 = 2.0;
+const SPIRALS_LEARNING_RATE: f64 = 4.0;
 /// The digits training of `examples/train_digits.rs`, with Adam only.
 const DIGITS_SEED: u64 = 1797;
 const DIGITS_TEST: usize = 360;
@@ -152,8 +154,12 @@ fn main() -> Result<()> {
 
     born_dead_figure(&dir.join("born_dead.svg"))?;
     println!("figures written to {}:", dir.display());
-    for entry in std::fs::read_dir(&dir)? {
-        println!("{}", entry?.file_name().to_string_lossy());
+    let mut names: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        println!("  {}", name.to_string_lossy());
     }
     Ok(())
 }
@@ -243,6 +249,7 @@ fn panel<'a, 'b>(
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, CAPTION))
         .margin(8)
+        .margin_right(24)
         .x_label_area_size(48)
         .y_label_area_size(56)
         .build_cartesian_2d(x, y)?;
@@ -256,8 +263,16 @@ fn panel<'a, 'b>(
         .bold_line_style(BLACK_.mix(0.12))
         .x_labels(7)
         .y_labels(6)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .draw()?;
     Ok(chart)
+}
+
+/// A tick label: the shortest decimal of `value` rounded to 6 places, so
+/// 20 and not 20.0, 0.3 and not 0.30000000000000004, 0 and not -0.
+fn tick(value: &f64) -> String {
+    format!("{}", (value * 1e6).round() / 1e6 + 0.0)
 }
 
 /// Draws the legend of `chart`'s labelled series at `position`.
@@ -541,40 +556,50 @@ fn training_curves(path: &Path, title: &str, runs: &[Run]) -> Result<()> {
     let root = sheet(path, 1000, title)?;
     let areas = root.split_evenly((3, 1));
     let epochs = runs.iter().map(|r| r.history.len() - 1).max().unwrap_or(0) as f64;
-    let max_loss = runs
+    // Training lowers the loss: the axis ends at half as much again as the
+    // largest initial loss, and higher values are drawn at its top.
+    let initial_loss = runs
         .iter()
-        .flat_map(|r| r.history.iter().map(|m| m.evaluation.loss))
-        .filter(|l| l.is_finite())
+        .map(|r| r.history[0].evaluation.loss)
         .fold(0.0, f64::max);
-    let panels: [(&str, f64, fn(&Measure) -> f64); 3] = [
+    let panels: [(&str, &str, f64, fn(&Measure) -> f64); 3] = [
         (
             "loss (softmax cross-entropy, training set)",
-            max_loss * 1.05,
+            "loss",
+            1.5 * initial_loss,
             |m| m.evaluation.loss,
         ),
-        ("accuracy (training set)", 1.0, |m| m.evaluation.accuracy),
-        ("dead fraction (hidden units never active)", 1.0, |m| {
-            m.evaluation.dead
+        ("accuracy (training set)", "accuracy", 1.0, |m| {
+            m.evaluation.accuracy
         }),
+        (
+            "dead units (pre-activation ≤ 0 on every sample)",
+            "dead fraction",
+            1.0,
+            |m| m.evaluation.dead,
+        ),
     ];
-    for (i, (area, (name, top, value))) in areas.iter().zip(panels).enumerate() {
-        let mut chart = panel(
-            area,
-            name,
-            0.0..epochs,
-            0.0..top,
-            ("epoch", name.split(' ').next().unwrap_or(name)),
-        )?;
+    for (i, (area, (caption, axis, top, value))) in areas.iter().zip(panels).enumerate() {
+        let mut chart = panel(area, caption, 0.0..epochs, 0.0..top, ("epoch", axis))?;
         for (run, colour) in runs.iter().zip(NETWORK_COLOURS) {
-            let points = run
+            // A network whose loss is not finite has diverged: its curves
+            // stop at the last finite loss.
+            let finite = run
                 .history
                 .iter()
+                .take_while(|m| m.evaluation.loss.is_finite());
+            let points: Vec<_> = finite
                 .enumerate()
-                .map(|(e, m)| (e as f64, value(m)));
+                .map(|(e, m)| (e as f64, value(m).min(top)))
+                .collect();
+            let label = match points.len() {
+                n if n == run.history.len() => run.name.to_string(),
+                n => format!("{} (diverged in epoch {n})", run.name),
+            };
             let style = colour.stroke_width(3);
             chart
                 .draw_series(LineSeries::new(points, style))?
-                .label(run.name)
+                .label(label)
                 .legend(line_mark(style));
         }
         if i == 0 {
@@ -595,7 +620,7 @@ fn dead_units(path: &Path, runs: &[Run]) -> Result<()> {
         560,
         "Hidden units of the spiral networks, epoch by epoch",
     )?;
-    let (panels, scale) = root.split_horizontally(WIDTH - 110);
+    let (panels, scale) = root.split_horizontally(WIDTH - 130);
     let areas = panels.split_evenly((1, runs.len()));
     for (area, run) in areas.iter().zip(runs) {
         let epochs = run.history.len() as f64;
@@ -607,35 +632,65 @@ fn dead_units(path: &Path, runs: &[Run]) -> Result<()> {
             0.0..units,
             ("epoch", "hidden unit"),
         )?;
-        // One rectangle for each run of epochs in which a unit's colour
-        // stays the same, to keep the file small.
-        for unit in 0..run.history[0].active.len() {
-            let colours: Vec<RGBColor> = run
-                .history
-                .iter()
-                .map(|m| viridis(m.active[unit]))
-                .collect();
-            let mut start = 0;
-            for end in 1..=colours.len() {
-                if end == colours.len() || colours[end] != colours[start] {
-                    let (u, s, e) = (unit as f64, start as f64, end as f64);
-                    chart.draw_series([Rectangle::new(
-                        [(s, u), (e, u + 1.0)],
-                        colours[start].filled(),
-                    )])?;
-                    start = end;
-                }
-            }
-        }
+        let colours: Vec<Vec<RGBColor>> = (0..run.history[0].active.len())
+            .map(|unit| {
+                run.history
+                    .iter()
+                    .map(|m| viridis(m.active[unit]))
+                    .collect()
+            })
+            .collect();
+        cells(&mut chart, &colours, (0.0, 1.0), (0.0, 1.0))?;
     }
     colour_bar(&scale)?;
     root.present()?;
     Ok(())
 }
 
-/// Viridis at `fraction` in [0, 1].
+/// The raster's colour of a unit active on no sample.
+const DEAD: RGBColor = RGBColor(221, 221, 221);
+
+/// The raster's colour of a unit active on `fraction` of the samples:
+/// [`DEAD`] for none, else viridis at `fraction` rounded up to a multiple
+/// of 1/20 (so that neighbouring cells share a rectangle more often).
 fn viridis(fraction: f64) -> RGBColor {
-    ViridisRGB::get_color(fraction)
+    match fraction {
+        0.0 => DEAD,
+        _ => ViridisRGB::get_color((fraction * 20.0).ceil() / 20.0),
+    }
+}
+
+/// Draws a grid of cells: cell (row, column) is `colours[row][column]`
+/// over x from `x0 + column·dx` and y from `y0 + row·dy`. One rectangle
+/// for each run of equal colours in a row keeps the file small; each
+/// reaches half a cell into its right and upper neighbours, which are
+/// drawn after it, so that no seam shows between them.
+fn cells(
+    chart: &mut Chart<'_, '_>,
+    colours: &[Vec<RGBColor>],
+    (x0, dx): (f64, f64),
+    (y0, dy): (f64, f64),
+) -> Result<()> {
+    for (row, line) in colours.iter().enumerate() {
+        let top = if row + 1 < colours.len() { 1.5 } else { 1.0 };
+        let mut start = 0;
+        for end in 1..=line.len() {
+            if end == line.len() || line[end] != line[start] {
+                let right = if end < line.len() { 0.5 } else { 0.0 };
+                let (x, y) = (x0 + start as f64 * dx, y0 + row as f64 * dy);
+                let corner = (x0 + (end as f64 + right) * dx, y + top * dy);
+                chart.draw_series([Rectangle::new([(x, y), corner], line[start].filled())])?;
+                start = end;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `colour` mixed with white, `share` of it.
+fn tint(colour: RGBColor, share: f64) -> RGBColor {
+    let mix = |c: u8| (255.0 - share * (255.0 - f64::from(c))).round() as u8;
+    RGBColor(mix(colour.0), mix(colour.1), mix(colour.2))
 }
 
 /// The key to the raster's colours: viridis from 0 to 1.
@@ -646,13 +701,15 @@ fn colour_bar(area: &Area<'_>) -> Result<()> {
         .margin_bottom(56)
         .margin_right(8)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+        .build_cartesian_2d(0.0..1.0, -0.12..1.0)?;
     chart
         .configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_labels(6)
-        .y_label_formatter(&|v| format!("{:.0}%", 100.0 * v))
+        .y_label_formatter(&|&v| match v {
+            0.0.. => format!("{:.0}%", 100.0 * v),
+            _ => String::new(),
+        })
         .label_style((FONT, TICK))
         .draw()?;
     let steps = 50;
@@ -660,6 +717,14 @@ fn colour_bar(area: &Area<'_>) -> Result<()> {
         let (lo, hi) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);
         Rectangle::new([(0.0, lo), (1.0, hi)], viridis((lo + hi) / 2.0).filled())
     }))?;
+    // The dead colour's block, below the scale.
+    chart.draw_series([Rectangle::new([(0.0, -0.12), (1.0, -0.04)], DEAD.filled())])?;
+    let centred = Pos::new(HPos::Center, VPos::Center);
+    chart.draw_series([Text::new(
+        "dead",
+        (0.5, -0.08),
+        TextStyle::from((FONT, TICK).into_font()).pos(centred),
+    )])?;
     Ok(())
 }
 
@@ -695,24 +760,15 @@ fn decision_regions(path: &Path, runs: &[Run], x: &Array2<f64>, labels: &[usize]
             .into_iter()
             .map(|r| argmax(r.iter()))
             .collect();
-        // One rectangle for each run of cells in a row with the same class.
-        for (row, cells) in classes.chunks(CELLS).enumerate() {
-            let mut start = 0;
-            for end in 1..=CELLS {
-                if end == CELLS || cells[end] != cells[start] {
-                    let (y0, x0, x1) = (
-                        -EXTENT + row as f64 * step,
-                        -EXTENT + start as f64 * step,
-                        -EXTENT + end as f64 * step,
-                    );
-                    chart.draw_series([Rectangle::new(
-                        [(x0, y0), (x1, y0 + step)],
-                        class_colours[cells[start]].mix(0.3).filled(),
-                    )])?;
-                    start = end;
-                }
-            }
-        }
+        let colours: Vec<Vec<RGBColor>> = classes
+            .chunks(CELLS)
+            .map(|row| {
+                row.iter()
+                    .map(|&class| tint(class_colours[class], 0.3))
+                    .collect()
+            })
+            .collect();
+        cells(&mut chart, &colours, (-EXTENT, step), (-EXTENT, step))?;
         for (class, &colour) in class_colours.iter().enumerate() {
             let points = (x.rows().into_iter().zip(labels))
                 .filter(|(_, &l)| l == class)
@@ -730,76 +786,95 @@ fn decision_regions(path: &Path, runs: &[Run], x: &Array2<f64>, labels: &[usize]
 
 // ---- Figure 5: born dead ---------------------------------------------------
 
-/// P(born dead) against depth for each width: He's Monte Carlo estimate
-/// with ± 2 standard errors and its closed form, and RAI's estimate.
+/// P(born dead) against depth for each width: on the left He's Monte
+/// Carlo estimates with ± 2 standard errors on its closed form, on the
+/// right RAI's, over the same closed form.
 fn born_dead_figure(path: &Path) -> Result<()> {
-    let root = sheet(path, 620, "Born dead: ReLU networks dead at initialization")?;
-    let mut chart = panel(
-        &root,
-        "n units in each of k hidden layers, input all ones",
-        0.5..(BORN_DEAD_DEPTH as f64 + 0.5),
-        0.0..1.0,
-        ("depth k (hidden layers)", "P(born dead)"),
+    let root = sheet(
+        path,
+        560,
+        "Born dead: P(some hidden layer has no active unit)",
     )?;
+    let areas = root.split_evenly((1, 2));
+    let depths = 0.5..(BORN_DEAD_DEPTH as f64 + 0.5);
+    let axes = (
+        "depth k (hidden layers of n units)",
+        "P(born dead), input all ones",
+    );
+    let mut he_chart = panel(
+        &areas[0],
+        "He: Monte Carlo and 1 − (1 − 2⁻ⁿ)ᵏ",
+        depths.clone(),
+        0.0..1.0,
+        axes,
+    )?;
+    let mut rai_chart = panel(&areas[1], "RAI: Monte Carlo", depths, 0.0..1.0, axes)?;
     let colours = [VERMILLION, BLUE_, GREEN_];
     for (i, (&width, colour)) in BORN_DEAD_WIDTHS.iter().zip(colours).enumerate() {
         let ones = Array1::ones(width);
         let seed = BORN_DEAD_SEED + 2 * i as u64;
-        let he = born_dead::estimate(
-            width,
-            BORN_DEAD_DEPTH,
-            Init::HeNormal,
-            ones.view(),
-            BORN_DEAD_TRIALS,
-            seed,
-        )?;
-        let rai = born_dead::estimate(
-            width,
-            BORN_DEAD_DEPTH,
-            Init::Rai,
-            ones.view(),
-            BORN_DEAD_TRIALS,
-            seed + 1,
-        )?;
-        let depths = 1..=BORN_DEAD_DEPTH;
-        let style = colour.stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(
-                depths
-                    .clone()
-                    .map(|k| (k as f64, born_dead::formula(width, k))),
-                style,
-            ))?
-            .label(format!("n = {width}: 1 − (1 − 2⁻ⁿ)ᵏ"))
-            .legend(line_mark(style));
-        // He's estimates as filled dots, RAI's as open ones, side by side.
-        for (estimate, name, offset, dot) in [
-            (&he, "He", -0.15, colour.filled()),
-            (&rai, "RAI", 0.15, colour.stroke_width(2)),
+        let trials = |init, seed| {
+            born_dead::estimate(
+                width,
+                BORN_DEAD_DEPTH,
+                init,
+                ones.view(),
+                BORN_DEAD_TRIALS,
+                seed,
+            )
+        };
+        let label = format!("n = {width}");
+        let formula = || (1..=BORN_DEAD_DEPTH).map(|k| (k as f64, born_dead::formula(width, k)));
+        let line = colour.stroke_width(2);
+        he_chart
+            .draw_series(LineSeries::new(formula(), line))?
+            .label(&label)
+            .legend(line_mark(line));
+        let faint = colour.mix(0.6).stroke_width(1);
+        rai_chart.draw_series(DashedLineSeries::new(formula(), 5, 4, faint))?;
+        // He's estimates as filled dots, RAI's as open ones.
+        for (chart, init, seed, dot) in [
+            (&mut he_chart, Init::HeNormal, seed, colour.filled()),
+            (&mut rai_chart, Init::Rai, seed + 1, colour.stroke_width(2)),
         ] {
-            let bars = depths.clone().map(|k| {
-                let (p, se) = (estimate.probability(k), estimate.standard_error(k));
+            let estimate = trials(init, seed)?;
+            let points = (1..=BORN_DEAD_DEPTH).map(|k| {
+                (
+                    k as f64,
+                    estimate.probability(k),
+                    estimate.standard_error(k),
+                )
+            });
+            chart.draw_series(points.clone().map(|(k, p, se)| {
                 ErrorBar::new_vertical(
-                    k as f64 + offset,
+                    k,
                     (p - 2.0 * se).max(0.0),
                     p,
                     (p + 2.0 * se).min(1.0),
                     colour.stroke_width(2),
                     6,
                 )
-            });
-            chart.draw_series(bars)?;
-            chart
-                .draw_series(
-                    depths
-                        .clone()
-                        .map(|k| Circle::new((k as f64 + offset, estimate.probability(k)), 5, dot)),
-                )?
-                .label(format!("n = {width}: {name}, Monte Carlo ± 2 s.e."))
-                .legend(move |(x, y)| Circle::new((x + 12, y), 5, dot));
+            }))?;
+            let series = chart.draw_series(points.map(|(k, p, _)| Circle::new((k, p), 5, dot)))?;
+            if init == Init::Rai {
+                series
+                    .label(&label)
+                    .legend(move |(x, y)| Circle::new((x + 12, y), 5, dot));
+            }
         }
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    let none = std::iter::empty::<Circle<(f64, f64), i32>>;
+    he_chart
+        .draw_series(none())?
+        .label("Monte Carlo ± 2 s.e.")
+        .legend(|(x, y)| Circle::new((x + 12, y), 5, BLACK_.filled()));
+    let faint = BLACK_.mix(0.6).stroke_width(1);
+    rai_chart
+        .draw_series(none())?
+        .label("He's closed form")
+        .legend(line_mark(faint));
+    legend(&mut he_chart, SeriesLabelPosition::LowerRight)?;
+    legend(&mut rai_chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
