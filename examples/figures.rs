@@ -2,7 +2,7 @@
 //!
 //! - `family.svg`: f and f′ of every member of the family, with the value
 //!   each takes at its kinks, ReLU6's cap, RReLU's band of slopes and the
-//!   slopes PReLU learned on the spirals;
+//!   slopes PReLU learned on the digits;
 //! - `spirals_training.svg` and `digits_training.svg`: loss, accuracy and
 //!   dead fraction per epoch for ReLU, Leaky ReLU, PReLU and RReLU;
 //! - `dead_units.svg`: each hidden unit's activity per epoch on the
@@ -12,10 +12,11 @@
 //! - `born_dead.svg`: the probability that a fresh deep, narrow ReLU
 //!   network is dead, by Monte Carlo against the closed form, He against RAI.
 //!
-//! Training is seeded and single-threaded, and the SVG text holds only
-//! integer coordinates and fixed strings, so every run writes the same
-//! bytes (CI checks that the committed files do not change). Text is left
-//! to the viewer's sans-serif font; plotters only estimates its size.
+//! Training is seeded and gives the same bits whatever the thread count,
+//! and the SVG holds only integer coordinates and strings formatted from
+//! those bits, so every run writes the same bytes (CI checks that the
+//! committed files do not change). Text is left to the viewer's sans-serif
+//! font: without a font feature, plotters only estimates its size.
 //!
 //! ```text
 //! cargo run --release --example figures
@@ -551,6 +552,9 @@ fn family(path: &Path, prelu_slopes: &[f64]) -> Result<()> {
 
 // ---- Figure 2: training curves --------------------------------------------
 
+/// What a training curve shows of an epoch's measure.
+type Quantity = fn(&Measure) -> f64;
+
 /// Loss, accuracy and dead fraction per epoch of each run, one panel each.
 fn training_curves(path: &Path, title: &str, runs: &[Run]) -> Result<()> {
     let root = sheet(path, 1000, title)?;
@@ -562,7 +566,7 @@ fn training_curves(path: &Path, title: &str, runs: &[Run]) -> Result<()> {
         .iter()
         .map(|r| r.history[0].evaluation.loss)
         .fold(0.0, f64::max);
-    let panels: [(&str, &str, f64, fn(&Measure) -> f64); 3] = [
+    let panels: [(&str, &str, f64, Quantity); 3] = [
         (
             "loss (softmax cross-entropy, training set)",
             "loss",
