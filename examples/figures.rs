@@ -406,16 +406,15 @@ fn family(path: &Path, prelu_slopes: &[f64]) -> Result<()> {
     let root = sheet(path, 1200, "The rectifier family: f and its derivative f′")?;
     let areas = root.split_evenly((3, 2));
     let axes = ("x", "f(x), f′(x)");
-    let (x, y) = (-3.0..3.0, -1.2..3.0);
+    let (x, y) = (-3.0..3.0, -2.4..3.2);
 
     let mut chart = panel(&areas[0], "ReLU: max(0, x)", x.clone(), y.clone(), axes)?;
-    rule_and_derivative(&mut chart, &relu, &relu_grad, &[0.0], true)?;
-    dot_legend(&mut chart)?;
+    rule_and_derivative(&mut chart, &relu, &relu_grad, &[0.0], false)?;
     at_zero_active(
         &mut chart,
         grad_at_zero(ReluLayer::new().at_zero(AtZero::Active))?,
     )?;
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
 
     let caption = format!("Leaky ReLU, slope {SHOWN_SLOPE} (default 0.01)");
     let mut chart = panel(&areas[1], &caption, x.clone(), y.clone(), axes)?;
@@ -426,7 +425,7 @@ fn family(path: &Path, prelu_slopes: &[f64]) -> Result<()> {
         &mut chart,
         grad_at_zero(LeakyReluLayer::new(SHOWN_SLOPE)?.at_zero(AtZero::Active))?,
     )?;
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
 
     let mut chart = panel(
         &areas[2],
@@ -469,7 +468,7 @@ fn family(path: &Path, prelu_slopes: &[f64]) -> Result<()> {
         BLACK_.stroke_width(2),
         Some("f(x), initial slope 0.25"),
     )?;
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
 
     let mut chart = panel(
         &areas[3],
@@ -488,14 +487,14 @@ fn family(path: &Path, prelu_slopes: &[f64]) -> Result<()> {
             ],
             band(BLUE_),
         )])?
-        .label("forward: f(x) = r·x, r ~ U(1/8, 1/3)")
+        .label("forward: r·x, r ~ U(1/8, 1/3)")
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 24, y + 6)], band(BLUE_)));
     chart
         .draw_series([Rectangle::new(
             [(x.start, lower), (0.0, upper)],
             band(VERMILLION),
         )])?
-        .label("forward: f′(x) = r")
+        .label("forward: f′ = r")
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 24, y + 6)], band(VERMILLION)));
     let f = |x| leaky_relu(x, mean);
     let df = |x| leaky_relu_grad(x, mean);
@@ -504,12 +503,12 @@ fn family(path: &Path, prelu_slopes: &[f64]) -> Result<()> {
         &f,
         &[0.0],
         f_style(),
-        Some("predict: mean slope 0.23"),
+        Some("predict: slope 0.23"),
     )?;
     pieces(&mut chart, &df, &[0.0], df_style(), None)?;
     kink_dots(&mut chart, &f, &[0.0], BLUE_)?;
     kink_dots(&mut chart, &df, &[0.0], VERMILLION)?;
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
 
     let mut chart = panel(
         &areas[4],
@@ -544,8 +543,11 @@ fn family(path: &Path, prelu_slopes: &[f64]) -> Result<()> {
         &|x| threshold(x, t, v),
         &|x| threshold_grad(x, t),
         &[t],
-        false,
+        true,
     )?;
+    // The key to every panel's lines and dots, where this one has room.
+    dot_legend(&mut chart)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }

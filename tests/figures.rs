@@ -83,9 +83,9 @@ fn the_family_sheet_shows_every_member_and_its_conventions() {
         "f′(0) with AtZero::Active",
         "f(x), 128 learned slopes",
         "f(x), initial slope 0.25",
-        "forward: f(x) = r·x, r ~ U(1/8, 1/3)",
-        "forward: f′(x) = r",
-        "predict: mean slope 0.23",
+        "forward: r·x, r ~ U(1/8, 1/3)",
+        "forward: f′ = r",
+        "predict: slope 0.23",
         "the cap, 6",
     ]);
     // The learned slopes: one f and one f′ line of two segments each.
