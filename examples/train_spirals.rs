@@ -47,6 +47,7 @@ use rectify::{
     Sgd,
 };
 use spirals::{mlp, spirals, CLASSES, HIDDEN};
+
 const EPOCHS: usize = 200;
 const REPORT_EVERY: usize = 20;
 const BATCH: usize = 30;
