@@ -99,8 +99,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             let mut rng = StdRng::seed_from_u64(SEED);
             let mut dead = 0.0;
             for epoch in 1..=EPOCHS {
-                train_epoch(&mut net, optimizer.as_mut(), &train, BATCH, &mut rng)?;
-                let e = evaluate(&net, &train)?;
+                train_epoch(
+                    &mut net,
+                    optimizer.as_mut(),
+                    train.samples(),
+                    BATCH,
+                    &mut rng,
+                )?;
+                let e = evaluate(&net, train.samples())?;
                 bar.suspend(|| {
                     println!(
                         "{epoch:>5}  {:.4}    {:>5.1}%  {:>4.1}%",
@@ -114,7 +120,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             outcomes.push(Outcome {
                 name,
-                test_accuracy: evaluate(&net, &test)?.accuracy,
+                test_accuracy: evaluate(&net, test.samples())?.accuracy,
                 dead,
                 time: start.elapsed(),
             });

@@ -32,58 +32,28 @@
 //! cargo run --release --example train_spirals
 //! ```
 
+#[path = "common/spirals.rs"]
+mod spirals;
+
 use std::error::Error;
-use std::f64::consts::TAU;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray_rand::rand_distr::{Distribution, Normal};
 use rectify::loss::softmax_cross_entropy;
-use rectify::ndarray::{Array2, ArrayRef2, Axis};
+use rectify::ndarray::{ArrayRef2, Axis};
 use rectify::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use rectify::{
-    ActivityStats, ClippedRelu, ClippedReluLayer, DenseLayer, Layer, LayerError, LeakyRelu,
-    LeakyReluLayer, Mask, Member, PRelu, PReluLayer, RRelu, RReluLayer, Rectifier, Relu, ReluLayer,
-    Sequential, Sgd,
+    ActivityStats, ClippedRelu, ClippedReluLayer, Layer, LayerError, LeakyRelu, LeakyReluLayer,
+    Mask, Member, PRelu, PReluLayer, RRelu, RReluLayer, Rectifier, Relu, ReluLayer, Sequential,
+    Sgd,
 };
+use spirals::{mlp, spirals, CLASSES, HIDDEN};
 
-const CLASSES: usize = 3;
-const POINTS_PER_CLASS: usize = 100;
-const HIDDEN: usize = 64;
 const EPOCHS: usize = 200;
 const REPORT_EVERY: usize = 20;
 const BATCH: usize = 30;
 const LEARNING_RATE: f64 = 4.0;
 const LEAKY_SLOPE: f64 = 0.01;
 const SEED: u64 = 5;
-
-/// `CLASSES` spiral arms of `POINTS_PER_CLASS` points each in the unit
-/// disc, with Gaussian noise on the angle; the label is the arm.
-fn spirals(rng: &mut StdRng) -> Result<(Array2<f64>, Vec<usize>), Box<dyn Error>> {
-    let noise = Normal::new(0.0, 0.2)?;
-    let n = CLASSES * POINTS_PER_CLASS;
-    let mut x = Array2::zeros((n, 2));
-    let mut labels = Vec::with_capacity(n);
-    for (i, mut point) in x.rows_mut().into_iter().enumerate() {
-        let (class, step) = (i / POINTS_PER_CLASS, i % POINTS_PER_CLASS);
-        let radius = step as f64 / (POINTS_PER_CLASS - 1) as f64;
-        let angle = class as f64 * TAU / CLASSES as f64 + 4.0 * radius + noise.sample(rng);
-        point[0] = radius * angle.sin();
-        point[1] = radius * angle.cos();
-        labels.push(class);
-    }
-    Ok((x, labels))
-}
-
-/// Dense(2 → HIDDEN) → `activation` → Dense(HIDDEN → CLASSES), initialised
-/// from `seed`: the same seed gives the same weights whatever the activation.
-fn mlp(activation: impl Layer + 'static, seed: u64) -> Sequential {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut net = Sequential::new();
-    net.push(DenseLayer::new(2, HIDDEN, &mut rng))
-        .push(activation)
-        .push(DenseLayer::new(HIDDEN, CLASSES, &mut rng));
-    net
-}
 
 /// Reads the hidden activation's mask of the last forward, whichever
 /// rectifier it is.

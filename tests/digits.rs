@@ -21,9 +21,9 @@ fn train(seed: u64) -> Result<(Sequential, Evaluation), Box<dyn Error>> {
     let mut adam = Adam::new(3e-3)?;
     let mut rng = StdRng::seed_from_u64(seed);
     for _ in 0..EPOCHS {
-        train_epoch(&mut net, &mut adam, &train, 32, &mut rng)?;
+        train_epoch(&mut net, &mut adam, train.samples(), 32, &mut rng)?;
     }
-    let evaluation = evaluate(&net, &test)?;
+    let evaluation = evaluate(&net, test.samples())?;
     Ok((net, evaluation))
 }
 

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use flate2::read::GzDecoder;
 use rectify::loss::softmax_cross_entropy;
-use rectify::ndarray::{Array2, Axis};
+use rectify::ndarray::{Array2, ArrayRef2, Axis};
 use rectify::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use rectify::{ActivityStats, DenseLayer, Layer, LayerError, Optimizer, ReluLayer, Sequential};
 
@@ -64,6 +64,12 @@ impl Digits {
         (self.select(train_rows), self.select(test_rows))
     }
 
+    /// The images and their digits, as [`train_epoch`] and [`evaluate`]
+    /// take them.
+    pub fn samples(&self) -> (&ArrayRef2<f64>, &[usize]) {
+        (&self.x, &self.labels)
+    }
+
     fn select(&self, rows: &[usize]) -> Digits {
         Digits {
             x: self.x.select(Axis(0), rows),
@@ -84,21 +90,22 @@ pub fn mlp(hidden: usize, activation: Box<dyn Layer>, seed: u64) -> Sequential {
     net
 }
 
-/// One pass over `data` in mini-batches of `batch`, in an order shuffled
-/// by `rng`, one softmax cross-entropy step of `optimizer` per batch.
+/// One pass over the samples `x` (rows) and their `labels` in
+/// mini-batches of `batch`, in an order shuffled by `rng`, one softmax
+/// cross-entropy step of `optimizer` per batch.
 pub fn train_epoch(
     net: &mut Sequential,
     optimizer: &mut dyn Optimizer,
-    data: &Digits,
+    (x, labels): (&ArrayRef2<f64>, &[usize]),
     batch: usize,
     rng: &mut StdRng,
 ) -> Result<(), LayerError> {
-    let mut order: Vec<usize> = (0..data.labels.len()).collect();
+    let mut order: Vec<usize> = (0..labels.len()).collect();
     order.shuffle(rng);
     for rows in order.chunks(batch) {
-        let batch = data.select(rows);
-        let logits = net.forward_owned(batch.x)?;
-        let (_, grad) = softmax_cross_entropy(&logits, &batch.labels)?;
+        let batch_labels: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
+        let logits = net.forward_owned(x.select(Axis(0), rows))?;
+        let (_, grad) = softmax_cross_entropy(&logits, &batch_labels)?;
         net.backward_owned(grad)?;
         optimizer.step(net)?;
     }
@@ -109,44 +116,59 @@ pub fn train_epoch(
 pub struct Evaluation {
     /// Mean softmax cross-entropy.
     pub loss: f64,
-    /// The fraction of images whose largest logit is their digit's.
+    /// The fraction of samples whose largest logit is their label's.
     pub accuracy: f64,
     /// The fraction of hidden units that are *dead* on the set: their
-    /// pre-activation is not above 0 for any image, so ReLU passes them no
+    /// pre-activation is not above 0 for any sample, so ReLU passes them no
     /// gradient (Leaky ReLU and PReLU pass slope·g). Counted by
     /// `ActivityStats` from a ReLU mask of the pre-activations, the one
     /// definition for every activation here.
     pub dead: f64,
 }
 
-/// `net` (whose layer 0 is the hidden `DenseLayer`) on `data`, by
-/// `predict`: nothing in the network changes.
+/// `net` (whose layer 0 is the hidden `DenseLayer`) on the samples `x`
+/// and their `labels`, by `predict`: nothing in the network changes.
 ///
 /// # Errors
 ///
 /// If a layer rejects the data, or layer 0 is not a `DenseLayer`.
-pub fn evaluate(net: &Sequential, data: &Digits) -> Result<Evaluation, Box<dyn Error>> {
-    let logits = net.predict(&data.x)?;
-    let (loss, _) = softmax_cross_entropy(&logits, &data.labels)?;
-    let correct = (logits.axis_iter(Axis(0)).zip(&data.labels))
+pub fn evaluate(
+    net: &Sequential,
+    (x, labels): (&ArrayRef2<f64>, &[usize]),
+) -> Result<Evaluation, Box<dyn Error>> {
+    let logits = net.predict(x)?;
+    let (loss, _) = softmax_cross_entropy(&logits, labels)?;
+    let correct = (logits.axis_iter(Axis(0)).zip(labels))
         .filter(|(row, &label)| argmax(row.iter()) == label)
         .count();
-
-    let hidden: &DenseLayer = net.layer(0).ok_or("layer 0 is not a DenseLayer")?;
-    let mut probe = ReluLayer::new();
-    probe.forward_owned(hidden.predict(&data.x)?)?;
-    let mask = probe.mask().ok_or("the probe ran no forward")?;
-    let mut activity = ActivityStats::new(mask.shape().1);
-    activity.record(mask)?;
     Ok(Evaluation {
         loss,
-        accuracy: correct as f64 / data.labels.len() as f64,
-        dead: activity.dead_fraction(),
+        accuracy: correct as f64 / labels.len() as f64,
+        dead: hidden_activity(net, x)?.dead_fraction(),
     })
 }
 
+/// How often each hidden unit of `net` (whose layer 0 is the hidden
+/// `DenseLayer`) has a pre-activation above 0 on the samples `x`.
+///
+/// # Errors
+///
+/// If the layer rejects `x`, or layer 0 is not a `DenseLayer`.
+pub fn hidden_activity(
+    net: &Sequential,
+    x: &ArrayRef2<f64>,
+) -> Result<ActivityStats, Box<dyn Error>> {
+    let hidden: &DenseLayer = net.layer(0).ok_or("layer 0 is not a DenseLayer")?;
+    let mut probe = ReluLayer::new();
+    probe.forward_owned(hidden.predict(x)?)?;
+    let mask = probe.mask().ok_or("the probe ran no forward")?;
+    let mut activity = ActivityStats::new(mask.shape().1);
+    activity.record(mask)?;
+    Ok(activity)
+}
+
 /// The index of the largest value (the first, on ties).
-fn argmax<'a>(values: impl Iterator<Item = &'a f64>) -> usize {
+pub fn argmax<'a>(values: impl Iterator<Item = &'a f64>) -> usize {
     let mut best = (0, f64::NEG_INFINITY);
     for (i, &v) in values.enumerate() {
         if v > best.1 {
