@@ -43,6 +43,7 @@ mod dense;
 mod diagnostics;
 mod error;
 mod gradcheck;
+mod io;
 mod layer;
 pub mod loss;
 mod matmul;
@@ -55,6 +56,8 @@ pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
+#[cfg(feature = "safetensors")]
+pub use io::{IoError, SafetensorsError};
 pub use layer::{Layer, Param};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use sequential::Sequential;

@@ -1,0 +1,1 @@
+//! serde for the layers, the optimizers and `ActivityStats`.
