@@ -511,7 +511,42 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
-impl Sequential {
+/// The four methods of a [`Named`] type, each after its docs.
+macro_rules! safetensors_methods {
+    (
+        $type:ty;
+        $(#[$save:meta])* save;
+        $(#[$load:meta])* load;
+        $(#[$to_bytes:meta])* to_bytes;
+        $(#[$load_bytes:meta])* load_bytes;
+    ) => {
+        impl $type {
+            $(#[$save])*
+            pub fn save_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
+                Ok(save_file(self, path.as_ref())?)
+            }
+
+            $(#[$load])*
+            pub fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
+                Ok(load_file(self, path.as_ref())?)
+            }
+
+            $(#[$to_bytes])*
+            pub fn to_safetensors_bytes(&mut self) -> Result<Vec<u8>> {
+                Ok(to_bytes(self, BYTES)?)
+            }
+
+            $(#[$load_bytes])*
+            pub fn load_safetensors_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+                Ok(load(self, bytes, BYTES)?)
+            }
+        }
+    };
+}
+
+safetensors_methods! {
+    Sequential;
+
     /// Saves the parameters of every layer to the safetensors file `path`,
     /// as F64 under the names of PyTorch's `nn.Sequential` `state_dict`, so
     /// that `load_state_dict(..., strict=True)` takes the file:
@@ -567,9 +602,7 @@ impl Sequential {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn save_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(save_file(self, path.as_ref())?)
-    }
+    save;
 
     /// Loads every parameter from the safetensors file `path`, written by
     /// [`save_safetensors`](Self::save_safetensors) or by PyTorch
@@ -613,9 +646,7 @@ impl Sequential {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(load_file(self, path.as_ref())?)
-    }
+    load;
 
     /// The bytes [`save_safetensors`](Self::save_safetensors) writes, for
     /// keeping a model in memory or sending it elsewhere.
@@ -642,9 +673,7 @@ impl Sequential {
     /// assert_eq!(copy.layer::<PReluLayer>(1).unwrap().slopes(), array![0.25, 0.25]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn to_safetensors_bytes(&mut self) -> Result<Vec<u8>> {
-        Ok(to_bytes(self, BYTES)?)
-    }
+    to_bytes;
 
     /// [`load_safetensors`](Self::load_safetensors) from bytes in memory,
     /// for example a model compiled into the program with
@@ -668,12 +697,12 @@ impl Sequential {
     /// assert_eq!(net.predict(&array![[1.0]])?, array![[4.0]]); // unchanged
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn load_safetensors_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        Ok(load(self, bytes, BYTES)?)
-    }
+    load_bytes;
 }
 
-impl DenseLayer {
+safetensors_methods! {
+    DenseLayer;
+
     /// Saves the weights and bias to the safetensors file `path` as
     /// PyTorch's `nn.Linear` does: `weight` of shape (outputs, inputs), the
     /// transpose of [`weights`](Self::weights), and `bias`; F64, through a
@@ -699,9 +728,7 @@ impl DenseLayer {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn save_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(save_file(self, path.as_ref())?)
-    }
+    save;
 
     /// Loads `weight` (outputs × inputs, F64 or F32) and `bias` from the
     /// safetensors file `path`, strictly, or changes nothing; see
@@ -721,9 +748,7 @@ impl DenseLayer {
     /// assert!(err.to_string().starts_with("/no/such/linear.safetensors: cannot read"), "{err}");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(load_file(self, path.as_ref())?)
-    }
+    load;
 
     /// The bytes [`save_safetensors`](Self::save_safetensors) writes.
     ///
@@ -742,9 +767,7 @@ impl DenseLayer {
     /// assert!(header.contains(r#""weight":{"dtype":"F64","shape":[2,1]"#), "{header}");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn to_safetensors_bytes(&mut self) -> Result<Vec<u8>> {
-        Ok(to_bytes(self, BYTES)?)
-    }
+    to_bytes;
 
     /// [`load_safetensors`](Self::load_safetensors) from bytes in memory.
     ///
@@ -763,12 +786,12 @@ impl DenseLayer {
     /// assert_eq!(dense.bias(), array![5.0, 6.0]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn load_safetensors_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        Ok(load(self, bytes, BYTES)?)
-    }
+    load_bytes;
 }
 
-impl PReluLayer {
+safetensors_methods! {
+    PReluLayer;
+
     /// Saves the slopes to the safetensors file `path` as PyTorch's
     /// `nn.PReLU` does: `weight` of shape (num_parameters,), F64, through a
     /// temporary file renamed over `path`.
@@ -791,9 +814,7 @@ impl PReluLayer {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn save_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(save_file(self, path.as_ref())?)
-    }
+    save;
 
     /// Loads `weight` (num_parameters,) from the safetensors file `path`,
     /// strictly, or changes nothing; see [`Sequential::load_safetensors`].
@@ -811,9 +832,7 @@ impl PReluLayer {
     /// assert!(prelu.load_safetensors("/no/such/prelu.safetensors").is_err());
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(load_file(self, path.as_ref())?)
-    }
+    load;
 
     /// The bytes [`save_safetensors`](Self::save_safetensors) writes.
     ///
@@ -831,9 +850,7 @@ impl PReluLayer {
     /// assert!(header.contains(r#""weight":{"dtype":"F64","shape":[3]"#), "{header}");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn to_safetensors_bytes(&mut self) -> Result<Vec<u8>> {
-        Ok(to_bytes(self, BYTES)?)
-    }
+    to_bytes;
 
     /// [`load_safetensors`](Self::load_safetensors) from bytes in memory.
     ///
@@ -853,7 +870,5 @@ impl PReluLayer {
     /// assert_eq!(one.slopes(), array![0.25]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn load_safetensors_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        Ok(load(self, bytes, BYTES)?)
-    }
+    load_bytes;
 }
