@@ -34,8 +34,8 @@ use crate::{LayerError, Mask, Result};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityStats {
-    active: Array1<u64>,
-    samples: u64,
+    pub(crate) active: Array1<u64>,
+    pub(crate) samples: u64,
 }
 
 impl ActivityStats {

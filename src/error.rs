@@ -136,6 +136,11 @@ pub enum LayerError {
         /// The layer's own error.
         error: Box<LayerError>,
     },
+    /// Saving or loading a safetensors file failed; the message names the
+    /// file and the tensor. A failed load changes nothing.
+    #[cfg(feature = "safetensors")]
+    #[error(transparent)]
+    Safetensors(Box<crate::SafetensorsError>),
 }
 
 /// Why an array of `bytes` bytes (`None`: uncountable) cannot be had.

@@ -18,6 +18,16 @@
 //! skipping elements next to a kink; [`ActivityStats`] counts from the masks
 //! how often each unit fires, and which ones are dead.
 //!
+//! To keep a model: [`Sequential::save_safetensors`] and
+//! [`load_safetensors`](Sequential::load_safetensors) (feature
+//! `safetensors`, on by default) use PyTorch's `nn.Sequential` names and
+//! layouts, so that PyTorch loads rectify's files with `strict=True` and
+//! rectify loads PyTorch's; [`DenseLayer`] and [`PReluLayer`] save alone,
+//! and `to_safetensors_bytes` / `load_safetensors_bytes` work in memory.
+//! With the feature `serde`, every built-in layer, [`Sgd`], [`Adam`] (its
+//! state included) and [`ActivityStats`] implement `Serialize` and
+//! `Deserialize`, through their validating constructors.
+//!
 //! ```
 //! use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer};
 //!
@@ -44,6 +54,7 @@ mod dense;
 mod diagnostics;
 mod error;
 mod gradcheck;
+mod io;
 mod layer;
 pub mod loss;
 mod matmul;
@@ -56,6 +67,8 @@ pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
+#[cfg(feature = "safetensors")]
+pub use io::{IoError, SafetensorsError};
 pub use layer::{Layer, Param};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use sequential::Sequential;

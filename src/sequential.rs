@@ -13,7 +13,7 @@ use crate::{Layer, LayerError, Param, Result};
 ///
 /// Call these on the `dyn DynLayer`, not on its `Box`, so that they see the
 /// layer's type rather than the box's.
-trait DynLayer: Layer {
+pub(crate) trait DynLayer: Layer {
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn type_name(&self) -> &'static str;
@@ -221,6 +221,13 @@ impl Sequential {
         Some(layer)
     }
 
+    /// The layers, for code that recognizes them by type (the safetensors
+    /// names of their parameters).
+    #[cfg(feature = "safetensors")]
+    pub(crate) fn layers_mut(&mut self) -> impl Iterator<Item = &mut (dyn DynLayer + 'static)> {
+        self.layers.iter_mut().map(|layer| layer.as_mut())
+    }
+
     /// Runs `forward_owned` through the layers from `start` on.
     fn forward_from(&mut self, start: usize, mut x: Array2<f64>) -> Result<Array2<f64>> {
         for (i, layer) in self.layers.iter_mut().enumerate().skip(start) {
@@ -303,7 +310,7 @@ impl Layer for Sequential {
 /// Lists the layers' type names.
 /// `full` (a type name such as `a::b::Rectifier<a::c::Relu>`) with every
 /// path cut to its last segment (`Rectifier<Relu>`).
-fn short_type_name(full: &str) -> String {
+pub(crate) fn short_type_name(full: &str) -> String {
     let last = |path: &str| path.rsplit("::").next().unwrap_or(path).to_owned();
     let mut out = String::with_capacity(full.len());
     let mut start = 0;

@@ -12,7 +12,7 @@ use crate::Result;
 #[derive(Debug, Clone, Copy)]
 pub struct ClippedRelu {
     cap: f64,
-    zero: AtZero,
+    pub(crate) zero: AtZero,
 }
 
 impl Rule for ClippedRelu {

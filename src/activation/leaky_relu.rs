@@ -43,7 +43,7 @@ impl<const NAN_ACTIVE: bool> Rule for Leaky<NAN_ACTIVE> {
 #[derive(Debug, Clone, Copy)]
 pub struct LeakyRelu {
     slope: f64,
-    rule: Leaky,
+    pub(crate) rule: Leaky,
 }
 
 impl Default for LeakyRelu {

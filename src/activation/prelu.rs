@@ -20,7 +20,7 @@ const LAYER: &str = "PReluLayer";
 pub struct PRelu {
     slopes: Array1<f64>,
     slopes_grad: Array1<f64>,
-    rule: Leaky,
+    pub(crate) rule: Leaky,
     /// The last forward's input, row-major, for dL/da, padded to whole
     /// blocks (at least one).
     input: Vec<f64>,

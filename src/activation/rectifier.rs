@@ -37,6 +37,7 @@ use crate::{Layer, LayerError, Param, Result};
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AtZero {
     /// `±0.0` is inactive: ReLU'(0) = 0, Leaky ReLU'(0) = slope.
     #[default]

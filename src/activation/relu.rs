@@ -9,7 +9,7 @@ use super::AtZero;
 /// NaN) on the inactive side. See [`ReluLayer`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Relu {
-    zero: AtZero,
+    pub(crate) zero: AtZero,
 }
 
 impl Rule for Relu {

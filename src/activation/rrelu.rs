@@ -20,10 +20,10 @@ pub type Randomized = Leaky<true>;
 pub struct RRelu {
     lower: f64,
     upper: f64,
-    rule: Randomized,
+    pub(crate) rule: Randomized,
     seed: u64,
     /// Successful forwards so far.
-    forwards: u64,
+    pub(crate) forwards: u64,
     /// The key the last successful forward drew its slopes under, which its
     /// backward regenerates them from (even if the seed changed since).
     last: u64,

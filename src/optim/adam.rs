@@ -55,13 +55,13 @@ pub struct Adam {
     eps: f64,
     weight_decay: f64,
     /// Whether `weight_decay` is decoupled (AdamW) rather than L2.
-    decoupled: bool,
+    pub(crate) decoupled: bool,
     /// Successful steps so far; the moments exist from the first.
-    steps: u64,
+    pub(crate) steps: u64,
     /// The first moments `m`, one per parameter.
-    exp_avg: Vec<ArrayD<f64>>,
+    pub(crate) exp_avg: Vec<ArrayD<f64>>,
     /// The second moments `v`, one per parameter.
-    exp_avg_sq: Vec<ArrayD<f64>>,
+    pub(crate) exp_avg_sq: Vec<ArrayD<f64>>,
 }
 
 impl Adam {

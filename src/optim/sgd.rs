@@ -42,7 +42,7 @@ pub struct Sgd {
     momentum: f64,
     weight_decay: f64,
     /// One buffer per parameter; empty until the first step with momentum.
-    velocity: Vec<ArrayD<f64>>,
+    pub(crate) velocity: Vec<ArrayD<f64>>,
 }
 
 impl Sgd {
