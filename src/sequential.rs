@@ -77,7 +77,10 @@ impl<T: Layer + 'static> DynLayer for T {
 /// A `Sequential` is [`Send`]: it trains on a worker thread. To keep the
 /// best model seen so far, snapshot its parameters (a copy of each
 /// [`Param`]'s value; the caches need no copy, since a restored model
-/// starts with a new forward) and write them back when wanted:
+/// starts with a new forward) and write them back when wanted, as below; or
+/// keep the whole model as bytes with `to_safetensors_bytes` and
+/// `load_safetensors_bytes` (feature `safetensors`, on by default), which
+/// also check every name and shape on the way back:
 ///
 /// ```
 /// use rectify::rand::{rngs::StdRng, SeedableRng};
