@@ -18,10 +18,10 @@
 //! either). A summary at the end counts the units that came back.
 //!
 //! With this seed ReLU loses 62% of its units in the first 20 epochs, none
-//! come back and more follow (88% dead at the end, 76% accuracy); 26 of
-//! Leaky ReLU's dead units come back (44% at the end, 89% accuracy). RReLU's
-//! larger slopes keep almost every unit alive (8% dead) but the noise costs
-//! accuracy (56%). ReLU6 ends 72% dead with 90% accuracy. PReLU diverges:
+//! come back and more follow (75% dead at the end, 75% accuracy); 25 of
+//! Leaky ReLU's dead units come back (45% at the end, 89% accuracy). RReLU's
+//! larger slopes keep almost every unit alive (at most 8% dead) but the noise
+//! costs accuracy (57%). ReLU6 ends 70% dead with 79% accuracy. PReLU diverges:
 //! its slopes' gradients sum over the batch, and a step of 4.0 on them
 //! overshoots within 20 epochs. The NaN shows in the loss instead of being
 //! swallowed, and every unit reads as dead, since a NaN input is on PReLU's
