@@ -197,8 +197,8 @@ mod tests {
         let err = need("L", "new", "weights", [usize::MAX, 0]).elements();
         assert_eq!(
             err.unwrap_err().to_string(),
-            "L::new: weights of shape [18446744073709551615, 0] has more elements than an \
-             array can index (isize::MAX)"
+            "L::new: weights of shape [18446744073709551615, 0] is larger than an array can \
+             index (its nonzero lengths multiply to more than isize::MAX)"
         );
         let at_most = isize::MAX as usize;
         assert_eq!(need("L", "new", "w", [at_most, 0]).elements(), Ok(0));

@@ -111,7 +111,7 @@ impl DenseLayer {
     /// assert_eq!(dense.weights(), again.weights());
     /// ```
     pub fn new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Self {
-        Self::try_new(inputs, outputs, rng).unwrap_or_else(|e| panic!("{e}"))
+        Self::drawn("new", inputs, outputs, Init::HeNormal, rng).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`new`](Self::new), or an error if the weights cannot be had: for
@@ -134,14 +134,14 @@ impl DenseLayer {
     /// assert!(matches!(err, LayerError::TooLarge { .. }));
     /// assert_eq!(
     ///     err.to_string(),
-    ///     "DenseLayer::new: weights of shape [536870912, 536870912] needs \
+    ///     "DenseLayer::try_new: weights of shape [536870912, 536870912] needs \
     ///      2305843009213693952 bytes, more than can be allocated"
     /// );
     /// assert_eq!(DenseLayer::try_new(3, 2, &mut rng)?.weights().dim(), (3, 2));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn try_new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Result<Self> {
-        Self::try_with_init(inputs, outputs, Init::HeNormal, rng)
+        Self::drawn("try_new", inputs, outputs, Init::HeNormal, rng)
     }
 
     /// A layer of `inputs × outputs` weights and `outputs` biases drawn by
@@ -166,7 +166,7 @@ impl DenseLayer {
     /// assert!(rai.bias().iter().all(|&b| b != 0.0)); // RAI draws the bias too
     /// ```
     pub fn with_init(inputs: usize, outputs: usize, init: Init, rng: &mut impl Rng) -> Self {
-        Self::try_with_init(inputs, outputs, init, rng).unwrap_or_else(|e| panic!("{e}"))
+        Self::drawn("with_init", inputs, outputs, init, rng).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`with_init`](Self::with_init), or an error if the weights cannot be
@@ -194,9 +194,20 @@ impl DenseLayer {
         init: Init,
         rng: &mut impl Rng,
     ) -> Result<Self> {
-        let weights = need(LAYER, "new", "weights", [inputs, outputs]);
+        Self::drawn("try_with_init", inputs, outputs, init, rng)
+    }
+
+    /// The layer that the constructor `operation` draws by `init`.
+    fn drawn(
+        operation: &'static str,
+        inputs: usize,
+        outputs: usize,
+        init: Init,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let weights = need(LAYER, operation, "weights", [inputs, outputs]);
         let len = weights.elements()?;
-        let bias = need(LAYER, "new", "bias", [outputs]);
+        let bias = need(LAYER, operation, "bias", [outputs]);
         // With no inputs there are no weights; RAI still draws the bias.
         let fan_in = inputs.max(1) as f64;
         match init {
@@ -204,7 +215,7 @@ impl DenseLayer {
                 let normal = Normal::new(0.0, (2.0 / fan_in).sqrt())
                     .expect("a finite, positive deviation is valid");
                 let w = weights.array((0..len).map(|_| normal.sample(rng)))?;
-                Self::with(w, Array1::from_vec(bias.zeros()?))
+                Self::with(operation, w, Array1::from_vec(bias.zeros()?))
             }
             Init::Rai => {
                 let normal = Normal::new(0.0, RAI_SCALE / fan_in.sqrt())
@@ -225,7 +236,7 @@ impl DenseLayer {
                     }
                 }
                 let wt = ArrayView2::from_shape((outputs, inputs), &wt).expect("Wᵀ's elements");
-                Self::with(weights.copy(&wt.t())?, Array1::from_vec(b))
+                Self::with(operation, weights.copy(&wt.t())?, Array1::from_vec(b))
             }
         }
     }
@@ -270,14 +281,15 @@ impl DenseLayer {
         if let Some((name, value)) = values.find(|(_, v)| !v.is_finite()) {
             hyper(LAYER, name, value).require(false, "from_parts needs finite values")?;
         }
-        Self::with(weights, bias)
+        Self::with("from_parts", weights, bias)
     }
 
-    /// The layer of `weights` and `bias`, with zero gradients.
-    fn with(weights: Array2<f64>, bias: Array1<f64>) -> Result<Self> {
+    /// The layer of `weights` and `bias`, with zero gradients, for the
+    /// constructor `operation`.
+    fn with(operation: &'static str, weights: Array2<f64>, bias: Array1<f64>) -> Result<Self> {
         let (shape, outputs) = ([weights.nrows(), weights.ncols()], bias.len());
-        let weights_grad = need(LAYER, "new", "weights_grad", shape).zeros()?;
-        let bias_grad = need(LAYER, "new", "bias_grad", [outputs]).zeros()?;
+        let weights_grad = need(LAYER, operation, "weights_grad", shape).zeros()?;
+        let bias_grad = need(LAYER, operation, "bias_grad", [outputs]).zeros()?;
         Ok(DenseLayer {
             weights_grad: Array2::from_shape_vec(weights.raw_dim(), weights_grad)
                 .expect("the weights' shape"),

@@ -5,6 +5,7 @@ use std::fmt;
 use ndarray::{azip, Array1, ArrayView1};
 
 use crate::alloc::need;
+use crate::validate::hyper;
 use crate::{LayerError, Mask, Result};
 
 /// Per-unit activity of a rectifier layer, gathered from the [`Mask`] of
@@ -55,7 +56,7 @@ impl ActivityStats {
     /// assert_eq!((stats.units(), stats.samples()), (4, 0));
     /// ```
     pub fn new(units: usize) -> Self {
-        Self::try_new(units).unwrap_or_else(|e| panic!("{e}"))
+        Self::counting("new", units).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`new`](Self::new), or an error if the counters cannot be had.
@@ -73,13 +74,18 @@ impl ActivityStats {
     /// let err = ActivityStats::try_new(1 << 58).unwrap_err();
     /// assert_eq!(
     ///     err.to_string(),
-    ///     "ActivityStats::new: counters of shape [288230376151711744] needs \
+    ///     "ActivityStats::try_new: counters of shape [288230376151711744] needs \
     ///      2305843009213693952 bytes, more than can be allocated"
     /// );
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn try_new(units: usize) -> Result<Self> {
-        let counters = need("ActivityStats", "new", "counters", [units]).zeros()?;
+        Self::counting("try_new", units)
+    }
+
+    /// Empty statistics, made by the constructor `operation`.
+    fn counting(operation: &'static str, units: usize) -> Result<Self> {
+        let counters = need("ActivityStats", operation, "counters", [units]).zeros()?;
         Ok(ActivityStats {
             active: Array1::from_vec(counters),
             samples: 0,
@@ -118,8 +124,14 @@ impl ActivityStats {
                 &[rows, cols],
             ));
         }
+        let Some(samples) = self.samples.checked_add(rows as u64) else {
+            let samples = hyper("ActivityStats", "samples", self.samples as f64);
+            return samples
+                .require(false, "cannot count more samples (u64)")
+                .map(drop);
+        };
         azip!((total in &mut self.active, &n in &mask.active_per_column()) *total += n as u64);
-        self.samples += rows as u64;
+        self.samples = samples;
         Ok(())
     }
 

@@ -147,7 +147,7 @@ pub enum LayerError {
 fn too_large(bytes: Option<u128>) -> String {
     match bytes {
         Some(bytes) => format!("needs {bytes} bytes, more than can be allocated"),
-        None => "has more elements than an array can index (isize::MAX)".to_owned(),
+        None => "is larger than an array can index (its nonzero lengths multiply to more than isize::MAX)".to_owned(),
     }
 }
 

@@ -239,9 +239,10 @@ impl GradCheck {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn check(&self, layer: &mut dyn Layer, input: &ArrayRef2<f64>) -> Result<GradCheckReport> {
-        finite("input element", input)?;
-
+        // forward first: it refuses an input too large to process (a huge
+        // broadcast view) before anything walks its elements.
         let output = layer.forward(input)?;
+        finite("input element", input)?;
         let upstream = Array2::random_using(
             output.dim(),
             StandardNormal,

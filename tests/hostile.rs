@@ -101,6 +101,14 @@ fn inputs_too_large_to_process_are_errors_and_leave_the_layer_working() {
 }
 
 #[test]
+fn a_gradient_check_of_a_huge_view_is_an_error_at_once() {
+    let row = array![[1.0, -1.0, 0.5]];
+    let huge = row.broadcast((1 << 40, 3)).unwrap();
+    let err = rectify::GradCheck::default().check(&mut ReluLayer::new(), &huge);
+    assert!(matches!(err, Err(LayerError::TooLarge { .. })), "{err:?}");
+}
+
+#[test]
 fn a_square_broadcast_view_is_an_error_naming_the_output() {
     let row = array![[2.0]];
     let huge = row.broadcast((1 << 31, 1 << 31)).unwrap();
@@ -189,8 +197,8 @@ fn a_dense_layer_with_no_elements_works_at_any_shape_an_array_can_have() {
     let err = DenseLayer::try_new(usize::MAX, 0, &mut rng).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "DenseLayer::new: weights of shape [18446744073709551615, 0] has more elements than \
-         an array can index (isize::MAX)"
+        "DenseLayer::try_new: weights of shape [18446744073709551615, 0] is larger than an \
+         array can index (its nonzero lengths multiply to more than isize::MAX)"
     );
 }
 
@@ -227,7 +235,9 @@ fn constructors_of_sizes_that_cannot_be_had_panic_with_the_size_or_return_errors
     );
     let mut rng = StdRng::seed_from_u64(0);
     let message = panic_message(move || DenseLayer::with_init(usize::MAX, 2, Init::Rai, &mut rng));
-    assert!(message.starts_with("DenseLayer::new: weights of shape [18446744073709551615, 2]"));
+    assert!(
+        message.starts_with("DenseLayer::with_init: weights of shape [18446744073709551615, 2]")
+    );
 }
 
 #[test]

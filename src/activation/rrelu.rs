@@ -70,7 +70,8 @@ impl Member for RRelu {
 
     fn forwarded(&mut self) {
         self.last = self.key();
-        self.forwards += 1;
+        // After 2^64 forwards the count (and the slopes) start over.
+        self.forwards = self.forwards.wrapping_add(1);
     }
 
     fn backward_parts(&mut self) -> (Drawn, ()) {

@@ -546,6 +546,42 @@ mod tests {
         assert_eq!(back.dead_units(), vec![1]);
     }
 
+    #[test]
+    fn counters_at_their_maximum_are_errors_or_wrap_never_overflow() {
+        let max = u64::MAX;
+        let json = format!(r#"{{"lower":0.1,"upper":0.3,"seed":0,"forwards":{max}}}"#);
+        let mut rrelu: RReluLayer = serde_json::from_str(&json).unwrap();
+        for _ in 0..2 {
+            rrelu.forward(&x()).unwrap();
+            rrelu.backward(&x()).unwrap();
+        }
+        let json = format!(r#"{{"active":{{"v":1,"dim":[3],"data":[0,0,0]}},"samples":{max}}}"#);
+        let mut stats: ActivityStats = serde_json::from_str(&json).unwrap();
+        let mut relu = ReluLayer::new();
+        relu.forward(&x()).unwrap();
+        let err = stats.record(relu.mask().unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot count more samples"),
+            "{err}"
+        );
+        assert_eq!((stats.samples(), stats.active_counts().sum()), (max, 0));
+
+        let json = format!(
+            r#"{{"learning_rate":0.1,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0.0,"decoupled":false,"steps":{max},"exp_avg":[{one},{one}],"exp_avg_sq":[{one},{one}]}}"#,
+            one = r#"{"v":1,"dim":[1],"data":[1.0]}"#
+        );
+        let mut adam: Adam = serde_json::from_str(&json).unwrap();
+        let mut dense =
+            DenseLayer::from_parts(ndarray::array![[2.0]], ndarray::array![1.0]).unwrap();
+        let err = adam.step(&mut dense).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Adam: invalid steps = 1.8446744073709552e19"),
+            "{err}"
+        );
+        assert_eq!((dense.weights()[[0, 0]], adam.steps()), (2.0, max));
+    }
+
     /// `json` does not deserialize into a `T`, with an error that says `message`.
     fn refused<T: DeserializeOwned>(json: &str, message: &str) {
         match serde_json::from_str::<T>(json) {

@@ -314,6 +314,10 @@ impl Adam {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
+        hyper(OPTIMIZER, "steps", self.steps as f64).require(
+            self.steps < u64::MAX,
+            "no step can follow the last count (u64)",
+        )?;
         let mut params = layer.params();
         check_grads(OPTIMIZER, &params)?;
         if self.steps == 0 {
@@ -322,7 +326,7 @@ impl Adam {
         } else {
             check_state(OPTIMIZER, &self.exp_avg, &params)?;
         }
-        self.steps += 1;
+        self.steps += 1; // below u64::MAX, checked above
 
         let (lr, beta1, beta2) = (self.learning_rate, self.beta1, self.beta2);
         let (l2, shrink) = if self.decoupled {
