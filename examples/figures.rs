@@ -562,8 +562,9 @@ fn training_curves(path: &Path, title: &str, runs: &[Run]) -> Result<()> {
     let root = sheet(path, 1000, title)?;
     let areas = root.split_evenly((3, 1));
     let epochs = runs.iter().map(|r| r.history.len() - 1).max().unwrap_or(0) as f64;
-    // Training lowers the loss: the axis ends at half as much again as the
-    // largest initial loss, and higher values are drawn at its top.
+    // Training lowers the loss: the axis ends at 2.2 times the largest
+    // initial loss (room for the legend above the curves), and higher values
+    // are drawn at its top.
     let initial_loss = runs
         .iter()
         .map(|r| r.history[0].evaluation.loss)
@@ -572,7 +573,7 @@ fn training_curves(path: &Path, title: &str, runs: &[Run]) -> Result<()> {
         (
             "loss (softmax cross-entropy, training set)",
             "loss",
-            1.5 * initial_loss,
+            2.2 * initial_loss,
             |m| m.evaluation.loss,
         ),
         ("accuracy (training set)", "accuracy", 1.0, |m| {
