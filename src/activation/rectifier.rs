@@ -303,6 +303,7 @@ impl<M: Member> Rectifier<M> {
         self.mask.record(result)
     }
 
+    /// The forward pass itself: every check and reservation, then the pass.
     fn try_forward<'a>(
         &mut self,
         (rows, cols): (usize, usize),
