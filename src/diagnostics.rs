@@ -300,7 +300,7 @@ mod tests {
     use ndarray::{array, s, Array2, ArrayRef2};
 
     use super::*;
-    use crate::{AtZero, Layer, LeakyReluLayer, ReluLayer};
+    use crate::{AtZero, LeakyReluLayer, ReluLayer};
 
     fn relu_mask(layer: ReluLayer, x: &ArrayRef2<f64>) -> Mask {
         let mut layer = layer;

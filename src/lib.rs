@@ -53,6 +53,7 @@ mod cache;
 mod dense;
 mod diagnostics;
 mod error;
+mod float;
 mod gradcheck;
 mod io;
 mod layer;
@@ -66,6 +67,7 @@ pub use activation::*;
 pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
+pub use float::Float;
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 #[cfg(feature = "safetensors")]
 pub use io::{IoError, SafetensorsError};
