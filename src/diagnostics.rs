@@ -152,10 +152,10 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::Array2, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::Array2, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
-    /// relu.forward(&Array2::zeros((8, 2)))?;
+    /// relu.forward(&Array2::<f64>::zeros((8, 2)))?;
     /// let mut stats = ActivityStats::new(2);
     /// stats.record(relu.mask().unwrap())?;
     /// stats.record(relu.mask().unwrap())?;

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use rectify::ndarray::{s, Array1, Array2, ArrayView2};
 use rectify::{
-    AtZero, ClippedReluLayer, Layer, LeakyReluLayer, Member, PReluLayer, RReluLayer, Rectifier,
+    AtZero, ClippedReluLayer, LeakyReluLayer, Member, PReluLayer, RReluLayer, Rectifier,
     ReluLayer, ThresholdLayer,
 };
 

@@ -64,7 +64,7 @@ impl ZeroSided for ClippedRelu {}
 /// assert_eq!(clipped_relu(3.0, 6.0), 3.0);
 /// assert_eq!(clipped_relu(9.0, 6.0), 6.0);
 /// assert_eq!(clipped_relu(f64::INFINITY, 6.0), 6.0);
-/// assert!(clipped_relu(-0.0, 6.0).is_sign_positive());
+/// assert!(clipped_relu(-0.0f64, 6.0).is_sign_positive());
 /// assert!(clipped_relu(f64::NAN, 6.0).is_nan());
 /// ```
 pub fn clipped_relu<A: Float>(x: A, cap: A) -> A {

@@ -416,3 +416,132 @@ pub(super) fn window_mut<A>(a: &mut [A], start: usize) -> &mut [A; WORD] {
         .try_into()
         .expect("a window of WORD elements")
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::super::AtZero;
+    use crate::{Float, Layer, LeakyReluLayer, ReluLayer};
+
+    /// The semantics table of DESIGN.md, hand-computed, with the awkward
+    /// values both inside a SIMD block (the first 64 elements) and in the
+    /// scalar tail, through every entry point.
+    #[test]
+    fn semantics_table_holds_in_blocks_and_tails() {
+        table_in_blocks_and_tails::<f32>();
+        table_in_blocks_and_tails::<f64>();
+    }
+
+    fn table_in_blocks_and_tails<A: Float>()
+    where
+        ReluLayer: Layer<A>,
+        LeakyReluLayer: Layer<A>,
+    {
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        let x = [2.5, -4.0, 0.0, -0.0, inf, -inf, nan];
+        let g = [3.0, 5.0, 7.0, -11.0, 13.0, 17.0, 19.0];
+        // (layer, expected output, expected gradient) per element of `x`.
+        let relu = [2.5, 0.0, 0.0, 0.0, inf, 0.0, nan];
+        let relu_grad = [3.0, 0.0, 0.0, 0.0, 13.0, 0.0, 19.0];
+        let relu_active_grad = [3.0, 0.0, 7.0, -11.0, 13.0, 0.0, 19.0];
+        let leaky = [2.5, -1.0, 0.0, -0.0, inf, -inf, nan];
+        let leaky_grad = [3.0, 1.25, 1.75, -2.75, 13.0, 4.25, 4.75];
+        let leaky_active_grad = [3.0, 1.25, 7.0, -11.0, 13.0, 4.25, 4.75];
+        type Case<A> = (Box<dyn Layer<A>>, [f64; 7], [f64; 7]);
+        let cases: [Case<A>; 4] = [
+            (Box::new(ReluLayer::new()), relu, relu_grad),
+            (
+                Box::new(ReluLayer::new().at_zero(AtZero::Active)),
+                relu,
+                relu_active_grad,
+            ),
+            (
+                Box::new(LeakyReluLayer::new(0.25).unwrap()),
+                leaky,
+                leaky_grad,
+            ),
+            (
+                Box::new(LeakyReluLayer::new(0.25).unwrap().at_zero(AtZero::Active)),
+                leaky,
+                leaky_active_grad,
+            ),
+        ];
+        for (mut layer, want_y, want_dx) in cases {
+            // Element i of x at columns 9 + i (in the SIMD block) and
+            // 64 + 9 + i (in the tail of a 1x80 array); ones elsewhere.
+            let mut input = Array2::from_elem((1, 80), A::one());
+            let mut upstream = Array2::from_elem((1, 80), A::one());
+            for (i, (&xi, &gi)) in x.iter().zip(&g).enumerate() {
+                for col in [9 + i, 73 + i] {
+                    input[[0, col]] = A::round_from(xi);
+                    upstream[[0, col]] = A::round_from(gi);
+                }
+            }
+            let check = |what: &str, a: &Array2<A>, want: &[f64; 7]| {
+                for (i, w) in want.iter().enumerate() {
+                    for col in [9 + i, 73 + i] {
+                        let want = A::round_from(*w).bits();
+                        assert_eq!(a[[0, col]].bits(), want, "{what} of {} in {}", x[i], A::NAME);
+                    }
+                }
+            };
+            check("forward", &layer.forward(&input).unwrap(), &want_y);
+            check("backward", &layer.backward(&upstream).unwrap(), &want_dx);
+            check("predict", &layer.predict(&input).unwrap(), &want_y);
+            check(
+                "forward_owned",
+                &layer.forward_owned(input).unwrap(),
+                &want_y,
+            );
+            check(
+                "backward_owned",
+                &layer.backward_owned(upstream).unwrap(),
+                &want_dx,
+            );
+        }
+    }
+
+    /// With denormals-are-zero set on the thread (as a library built with
+    /// `-ffast-math` may leave it), `AtZero::Active` still puts `±0.0` on
+    /// the active side, in SIMD blocks and in tails alike.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    #[allow(deprecated)] // `_mm_getcsr` and `_mm_setcsr`: the plainest way to set DAZ
+    fn zero_side_holds_with_denormals_are_zero() {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+
+        const DAZ: u32 = 1 << 6;
+        // Zeros at columns 3 and 4 (in a SIMD block) and 67 and 68 (in the tail).
+        let mut x = Array2::from_elem((1, 70), -1.0f64);
+        for col in [3, 67] {
+            x[[0, col]] = 0.0;
+            x[[0, col + 1]] = -0.0;
+        }
+        let g = Array2::from_elem((1, 70), 2.0);
+        let mut relu = ReluLayer::new().at_zero(AtZero::Active);
+        let mut leaky = LeakyReluLayer::new(0.5).unwrap().at_zero(AtZero::Active);
+
+        // SAFETY: DAZ only changes how this thread (each test has its own)
+        // reads subnormal operands; the old state is restored below, before
+        // any assertion can unwind.
+        let saved = unsafe {
+            let saved = _mm_getcsr();
+            _mm_setcsr(saved | DAZ);
+            saved
+        };
+        relu.forward(&x).unwrap();
+        let relu_dx = relu.backward(&g).unwrap();
+        let leaky_y = leaky.forward(&x).unwrap();
+        let leaky_dx = leaky.backward(&g).unwrap();
+        // SAFETY: as above.
+        unsafe { _mm_setcsr(saved) };
+
+        for col in [3, 4, 67, 68] {
+            assert_eq!(relu_dx[[0, col]], 2.0, "ReLU gradient at column {col}");
+            assert_eq!(leaky_dx[[0, col]], 2.0, "Leaky gradient at column {col}");
+            assert_eq!(leaky_y[[0, col]].to_bits(), x[[0, col]].to_bits());
+        }
+        assert_eq!((relu_dx[[0, 0]], leaky_dx[[0, 0]]), (0.0, 1.0));
+    }
+}

@@ -129,7 +129,7 @@ pub fn leaky_relu_grad<A: Float>(x: A, negative_slope: A) -> A {
 /// assert_eq!(leaky.backward(&array![[1.0, 2.0, 3.0]])?, array![[0.1, 0.2, 3.0]]);
 ///
 /// let mut tutorial = LeakyReluLayer::default().at_zero(AtZero::Active);
-/// let y = tutorial.forward(&array![[-0.0]])?;
+/// let y = tutorial.forward(&array![[-0.0f64]])?;
 /// assert!(y[[0, 0]].is_sign_negative()); // the input itself, not slope·x
 /// assert_eq!(tutorial.backward(&array![[3.0]])?, array![[3.0]]);
 /// # Ok::<(), rectify::LayerError>(())

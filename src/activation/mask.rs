@@ -1,6 +1,6 @@
 //! [`Mask`]: which inputs of the last forward pass were on the active side.
 
-use ndarray::{Array1, Array2, ArrayD, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, Dimension, IxDyn};
 
 use super::kernel::WORD;
 use crate::alloc::Need;
@@ -47,7 +47,8 @@ use crate::Result;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mask {
-    shape: Vec<usize>,
+    /// Inline up to 4 axes, so that the mask's bits are its only allocation.
+    shape: IxDyn,
     /// Element `i` of the row-major order at bit `i % 64` of word `i / 64`;
     /// bits past the last element are zero.
     words: Vec<u64>,
@@ -57,7 +58,7 @@ impl Default for Mask {
     /// The mask of an input of shape `(0, 0)`.
     fn default() -> Self {
         Mask {
-            shape: vec![0, 0],
+            shape: IxDyn(&[0, 0]),
             words: Vec::new(),
         }
     }
@@ -74,12 +75,12 @@ impl Mask {
     /// use rectify::{ndarray::Array2, Layer, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
-    /// relu.forward(&Array2::zeros((4, 7)))?;
+    /// relu.forward(&Array2::<f64>::zeros((4, 7)))?;
     /// assert_eq!(relu.mask().unwrap().shape(), (4, 7));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn shape(&self) -> (usize, usize) {
-        match self.shape.split_first() {
+        match self.shape.slice().split_first() {
             Some((&rows, rest)) => (rows, rest.iter().product()),
             None => (1, 1),
         }
@@ -100,7 +101,7 @@ impl Mask {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn shape_nd(&self) -> &[usize] {
-        &self.shape
+        self.shape.slice()
     }
 
     /// Whether the element at `index` (one index per axis) was active;
@@ -121,10 +122,11 @@ impl Mask {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn get_nd(&self, index: &[usize]) -> Option<bool> {
-        if index.len() != self.shape.len() || index.iter().zip(&self.shape).any(|(i, n)| i >= n) {
+        let shape = self.shape.slice();
+        if index.len() != shape.len() || index.iter().zip(shape).any(|(i, n)| i >= n) {
             return None;
         }
-        let flat = (index.iter().zip(&self.shape)).fold(0, |flat, (&i, &n)| flat * n + i);
+        let flat = (index.iter().zip(shape)).fold(0, |flat, (&i, &n)| flat * n + i);
         Some(self.bit(flat))
     }
 
@@ -229,9 +231,9 @@ impl Mask {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn to_array_nd(&self) -> ArrayD<bool> {
-        let len = self.shape.iter().product();
+        let len = self.shape.size();
         let bits = (0..len).map(|i| self.bit(i)).collect();
-        ArrayD::from_shape_vec(IxDyn(&self.shape), bits).expect("one bit per element")
+        ArrayD::from_shape_vec(self.shape.clone(), bits).expect("one bit per element")
     }
 
     /// Bit `i` of the row-major order.
@@ -247,8 +249,7 @@ impl Mask {
         let words = need.elements()?.div_ceil(WORD);
         need.reserve(&mut self.words, words)?;
         self.words.resize(words, 0);
-        self.shape.clear();
-        self.shape.extend_from_slice(shape);
+        self.shape = IxDyn(shape);
         Ok(())
     }
 

@@ -308,10 +308,13 @@ impl<A: Float> Rectifier<PRelu<A>> {
     /// ```
     /// use rectify::{ndarray::array, LayerError, PReluLayer};
     ///
-    /// assert_eq!(PReluLayer::new(3, 0.1)?.slopes(), array![0.1, 0.1, 0.1]);
+    /// assert_eq!(PReluLayer::<f64>::new(3, 0.1)?.slopes(), array![0.1, 0.1, 0.1]);
+    /// assert_eq!(PReluLayer::<f32>::new(3, 0.1)?.slopes(), array![0.1f32, 0.1, 0.1]);
     /// let err = PReluLayer::<f64>::new(0, 0.25).unwrap_err();
     /// assert_eq!(err.to_string(), "PReluLayer: invalid num_parameters = 0: must be at least 1");
-    /// assert!(matches!(PReluLayer::new(1, f64::NAN), Err(LayerError::InvalidParameter { .. })));
+    /// assert!(matches!(PReluLayer::<f64>::new(1, f64::NAN), Err(LayerError::InvalidParameter { .. })));
+    /// let err = PReluLayer::<f32>::new(1, 1e39).unwrap_err(); // overflows f32
+    /// assert_eq!(err.to_string(), "PReluLayer: invalid init = 1e39: overflows f32, the element type");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(num_parameters: usize, init: f64) -> Result<Self> {
@@ -358,7 +361,7 @@ impl<A: Float> Rectifier<PRelu<A>> {
     /// ```
     /// use rectify::{ndarray::array, PReluLayer};
     ///
-    /// assert_eq!(PReluLayer::default().slopes(), array![0.25]);
+    /// assert_eq!(PReluLayer::<f64>::default().slopes(), array![0.25]);
     /// ```
     pub fn slopes(&self) -> ArrayView1<'_, A> {
         self.member().slopes.view()

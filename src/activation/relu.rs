@@ -61,7 +61,7 @@ impl ZeroSided for Relu {}
 ///
 /// assert_eq!(relu(15.0), 15.0);
 /// assert_eq!(relu(-20.0), 0.0);
-/// assert!(relu(-0.0).is_sign_positive());
+/// assert!(relu(-0.0f64).is_sign_positive());
 /// assert!(relu(f64::NAN).is_nan()); // f64::max(0.0, NaN) would give 0.0
 /// assert_eq!(relu(-1.5f32), 0.0f32);
 /// ```
