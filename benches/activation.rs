@@ -238,10 +238,16 @@ fn step(c: &mut Criterion) {
         for (name, layer) in layers() {
             let mut net = Sequential::new();
             net.push(layer);
-            refilled(&mut g, &format!("seq_{name}"), shape, [&x, &grad], |[a, d]| {
-                let y = net.forward_owned(a).expect("shapes fit");
-                [y, net.backward_owned(d).expect("shapes fit")]
-            });
+            refilled(
+                &mut g,
+                &format!("seq_{name}"),
+                shape,
+                [&x, &grad],
+                |[a, d]| {
+                    let y = net.forward_owned(a).expect("shapes fit");
+                    [y, net.backward_owned(d).expect("shapes fit")]
+                },
+            );
         }
         g.finish();
     }
@@ -257,13 +263,21 @@ fn step_f32(c: &mut Criterion) {
         family_steps(&mut g, shape, &x, &grad);
         let four = |a: &Array2<f32>| {
             let dim = (shape.0, shape.1 / 16, 4, 4);
-            a.clone().into_shape_with_order(dim).expect("16 divides the columns")
+            a.clone()
+                .into_shape_with_order(dim)
+                .expect("16 divides the columns")
         };
         let mut relu = ReluLayer::new();
-        refilled(&mut g, "relu_4d", shape, [&four(&x), &four(&grad)], |[a, d]| {
-            let y = relu.forward_owned(a).expect("shapes fit");
-            [y, relu.backward_owned(d).expect("shapes fit")]
-        });
+        refilled(
+            &mut g,
+            "relu_4d",
+            shape,
+            [&four(&x), &four(&grad)],
+            |[a, d]| {
+                let y = relu.forward_owned(a).expect("shapes fit");
+                [y, relu.backward_owned(d).expect("shapes fit")]
+            },
+        );
         g.finish();
     }
 }

@@ -82,8 +82,7 @@ impl<S: AsRef<[usize]> + Copy> Need<S> {
             .try_fold(1usize, |product, &n| product.checked_mul(n))
             .filter(|&n| n <= isize::MAX as usize);
         let Some(nonzero) = nonzero else {
-            let bytes =
-                (shape.iter()).try_fold(size as u128, |b, &n| b.checked_mul(n as u128));
+            let bytes = (shape.iter()).try_fold(size as u128, |b, &n| b.checked_mul(n as u128));
             return Err(self.too_large(bytes.filter(|&b| b > 0)));
         };
         Ok(if shape.contains(&0) { 0 } else { nonzero })

@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use rectify::ndarray::{s, Array1, Array2, ArrayView2};
 use rectify::{
-    AtZero, ClippedReluLayer, LeakyReluLayer, Member, PReluLayer, RReluLayer, Rectifier,
-    ReluLayer, ThresholdLayer,
+    AtZero, ClippedReluLayer, LeakyReluLayer, Member, PReluLayer, RReluLayer, Rectifier, ReluLayer,
+    ThresholdLayer,
 };
 
 /// A value from the table's interesting classes, or an ordinary number.

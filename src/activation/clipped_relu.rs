@@ -252,7 +252,10 @@ mod tests {
             let sides = [AtZero::Inactive, AtZero::Active];
             let caps = [6.0, 1.0, 1e-300, 5.0, 6.1];
             let layer = |side, cap| ClippedReluLayer::new(cap).unwrap().at_zero(side);
-            sides.into_iter().flat_map(|side| caps.map(|cap| layer(side, cap))).collect()
+            sides
+                .into_iter()
+                .flat_map(|side| caps.map(|cap| layer(side, cap)))
+                .collect()
         }
     }
 }

@@ -100,7 +100,13 @@ impl<'a, A: Float> Periodic<'a, A> {
     /// channel), laid out in `table`, whose buffer is reused.
     pub fn new(slopes: &[A], inner: usize, period: usize, table: &'a mut Vec<A>) -> Self {
         table.clear();
-        let channel = |j: usize| if slopes.len() == 1 { 0 } else { j / inner % slopes.len() };
+        let channel = |j: usize| {
+            if slopes.len() == 1 {
+                0
+            } else {
+                j / inner % slopes.len()
+            }
+        };
         table.extend((0..period + WORD).map(|j| slopes[channel(j)]));
         Periodic::laid_out(table, period)
     }
@@ -276,17 +282,10 @@ pub(super) struct Forward<'a, R, S, T> {
 impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Forward<'_, R, S, T> {
     #[inline(always)]
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
-        self.slopes.begin(k);
-        self.tap.begin(k);
-        let mut word = 0;
-        for i in 0..io.len().min(WORD) {
-            let x = io.load(i);
-            let (active, y) = self.rule.forward(x, self.slopes.at(i), self.zero);
-            self.tap.forward(x, i);
-            io.store(i, y);
-            word |= u64::from(active) << i;
+        match self.zero {
+            AtZero::Inactive => self.block_on::<A, false>(k, io),
+            AtZero::Active => self.block_on::<A, true>(k, io),
         }
-        self.bits[k] = word;
     }
 
     #[cfg(feature = "rayon")]
@@ -322,6 +321,41 @@ impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Forward<'_, R, S
     }
 }
 
+impl<R, S, T> Forward<'_, R, S, T> {
+    /// [`Pass::block`] with the side of `±0.0` fixed at compile time
+    /// (`ACTIVE` for [`AtZero::Active`]), so that each side compiles to its
+    /// own straight vector code.
+    #[inline(always)]
+    fn block_on<A: Float, const ACTIVE: bool>(&mut self, k: usize, io: &mut impl Io<A>)
+    where
+        R: Rule<A>,
+        S: Slopes<A>,
+        T: Tap<A>,
+    {
+        self.slopes.begin(k);
+        self.tap.begin(k);
+        let mut word = 0;
+        for i in 0..io.len().min(WORD) {
+            let x = io.load(i);
+            let (active, y) = self.rule.forward(x, self.slopes.at(i), side::<ACTIVE>());
+            self.tap.forward(x, i);
+            io.store(i, y);
+            word |= u64::from(active) << i;
+        }
+        self.bits[k] = word;
+    }
+}
+
+/// The side of `±0.0` that `ACTIVE` stands for.
+#[inline(always)]
+const fn side<const ACTIVE: bool>() -> AtZero {
+    if ACTIVE {
+        AtZero::Active
+    } else {
+        AtZero::Inactive
+    }
+}
+
 /// The inference pass: applies a rule, records nothing.
 pub(super) struct Predict<R, S> {
     pub(super) rule: R,
@@ -334,7 +368,10 @@ impl<A: Float, R: Rule<A>, S: Slopes<A>> Pass<A> for Predict<R, S> {
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
         self.slopes.begin(k);
         for i in 0..io.len().min(WORD) {
-            let y = self.rule.forward(io.load(i), self.slopes.at(i), self.zero).1;
+            let y = self
+                .rule
+                .forward(io.load(i), self.slopes.at(i), self.zero)
+                .1;
             io.store(i, y);
         }
     }
@@ -482,7 +519,13 @@ mod tests {
                 for (i, w) in want.iter().enumerate() {
                     for col in [9 + i, 73 + i] {
                         let want = A::round_from(*w).bits();
-                        assert_eq!(a[[0, col]].bits(), want, "{what} of {} in {}", x[i], A::NAME);
+                        assert_eq!(
+                            a[[0, col]].bits(),
+                            want,
+                            "{what} of {} in {}",
+                            x[i],
+                            A::NAME
+                        );
                     }
                 }
             };

@@ -305,7 +305,10 @@ mod tests {
             let sides = [AtZero::Inactive, AtZero::Active];
             let slopes = [0.01, 0.0, -0.5, 3.0, 0.1];
             let layer = |(side, slope)| LeakyReluLayer::new(slope).unwrap().at_zero(side);
-            sides.into_iter().flat_map(|side| slopes.map(|slope| layer((side, slope)))).collect()
+            sides
+                .into_iter()
+                .flat_map(|side| slopes.map(|slope| layer((side, slope))))
+                .collect()
         }
     }
 }

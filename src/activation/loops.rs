@@ -139,11 +139,7 @@ unsafe fn in_place_avx512<A: Float, P: Pass<A>>(pass: &mut P, data: &mut [A]) {
 /// The CPU must have AVX-512 F, BW, VL and DQ.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn copied_avx512<A: Float, P: Pass<A>>(
-    pass: &mut P,
-    src: &[A],
-    dst: &mut [MaybeUninit<A>],
-) {
+unsafe fn copied_avx512<A: Float, P: Pass<A>>(pass: &mut P, src: &[A], dst: &mut [MaybeUninit<A>]) {
     blocks_copied(pass, src, dst);
 }
 

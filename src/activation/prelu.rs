@@ -156,7 +156,9 @@ impl<A: Float> Member<A> for PRelu<A> {
                 Some(channels) => *channels = n,
                 None => expected.push(n),
             }
-            return Err(LayerError::shape(LAYER, operation, "input", &expected, shape));
+            return Err(LayerError::shape(
+                LAYER, operation, "input", &expected, shape,
+            ));
         }
         Ok(())
     }
@@ -391,9 +393,7 @@ mod tests {
     use ndarray::{array, s, Array2, ArrayRef2, ArrayView, Dimension};
 
     use super::*;
-    use crate::activation::test_util::{
-        check_table, same, Examples, G, INF, NAN, X,
-    };
+    use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
     use crate::{AtZero, Layer};
 
     /// `got` and `want` have the same shape and values, bit for bit (so
@@ -450,7 +450,9 @@ mod tests {
             ];
             check_table(&mut PReluLayer::new(1, a).unwrap(), &X, &y, &G, &dx);
         }
-        let y = PReluLayer::<f64>::new(1, -0.5).unwrap().predict(&array![[-0.0]]);
+        let y = PReluLayer::<f64>::new(1, -0.5)
+            .unwrap()
+            .predict(&array![[-0.0]]);
         assert!(y.unwrap()[[0, 0]].is_sign_positive());
         let y = PReluLayer::new(1, 0.0).unwrap().predict(&array![[-INF]]);
         assert!(y.unwrap()[[0, 0]].is_nan());
@@ -679,7 +681,10 @@ mod tests {
         let msg = PReluLayer::<f64>::new(1, -INF).unwrap_err().to_string();
         assert_eq!(msg, "PReluLayer: invalid init = -inf: must be finite");
         for ok in [0.0, -3.0, 5.0] {
-            assert_eq!(PReluLayer::<f64>::new(2, ok).unwrap().slopes(), array![ok, ok]);
+            assert_eq!(
+                PReluLayer::<f64>::new(2, ok).unwrap().slopes(),
+                array![ok, ok]
+            );
         }
     }
 
@@ -778,7 +783,8 @@ mod tests {
         type Member = PRelu<A>;
         /// Shared slopes, and one slope per column, all different.
         fn examples(cols: usize) -> Vec<PReluLayer<A>> {
-            let per_column = Array1::from_shape_fn(cols.max(1), |c| A::round_from(c as f64 * 0.37 - 2.0));
+            let per_column =
+                Array1::from_shape_fn(cols.max(1), |c| A::round_from(c as f64 * 0.37 - 2.0));
             vec![
                 PReluLayer::new(1, 0.25).unwrap(),
                 PReluLayer::new(1, -1.5).unwrap().at_zero(AtZero::Active),

@@ -332,7 +332,10 @@ impl<M> Rectifier<M> {
     /// # Errors
     ///
     /// As [`Rectifier::forward`].
-    pub fn forward_owned<A: Float, D: Dimension>(&mut self, input: Array<A, D>) -> Result<Array<A, D>>
+    pub fn forward_owned<A: Float, D: Dimension>(
+        &mut self,
+        input: Array<A, D>,
+    ) -> Result<Array<A, D>>
     where
         M: Member<A>,
     {
@@ -449,7 +452,13 @@ impl<M> Rectifier<M> {
         let mask = self.mask.pass(M::LAYER)?;
         if mask.shape_nd() != shape {
             let expected = mask.shape_nd();
-            return Err(LayerError::shape(M::LAYER, "backward", "grad_output", expected, shape));
+            return Err(LayerError::shape(
+                M::LAYER,
+                "backward",
+                "grad_output",
+                expected,
+                shape,
+            ));
         }
         let rule = self.member.rule()?;
         let output = output(need(M::LAYER, "backward", "grad_input", shape))?;

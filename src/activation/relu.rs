@@ -263,7 +263,9 @@ mod tests {
     impl<A: Float> Examples<A> for ReluLayer {
         type Member = Relu;
         fn examples(_cols: usize) -> Vec<ReluLayer> {
-            [AtZero::Inactive, AtZero::Active].map(|side| ReluLayer::new().at_zero(side)).into()
+            [AtZero::Inactive, AtZero::Active]
+                .map(|side| ReluLayer::new().at_zero(side))
+                .into()
         }
     }
 }

@@ -49,13 +49,7 @@ fn layouts<A: Float>(v: &[A]) -> [(&'static str, Array2<A>); 3] {
 /// for the values laid out as a row, a column, a transposed view, a view
 /// sliced with steps out of a larger array, and tiled 37 times (a length
 /// that is a multiple of no SIMD width and not of 64).
-pub(crate) fn check_table<A: Float>(
-    layer: &mut dyn Layer<A>,
-    x: &[A],
-    y: &[A],
-    g: &[A],
-    dx: &[A],
-) {
+pub(crate) fn check_table<A: Float>(layer: &mut dyn Layer<A>, x: &[A], y: &[A], g: &[A], dx: &[A]) {
     let [xs, ys, gs, dxs] = [x, y, g, dx].map(layouts);
     for (((name, xa), (_, ya)), ((_, ga), (_, dxa))) in
         xs.into_iter().zip(ys).zip(gs.into_iter().zip(dxs))
@@ -66,18 +60,38 @@ pub(crate) fn check_table<A: Float>(
         check("forward", layer.forward(&xa).unwrap(), &ya);
         check("backward", layer.backward(&ga).unwrap(), &dxa);
         check("predict", layer.predict(&xa).unwrap(), &ya);
-        check("forward_owned", layer.forward_owned(xa.clone()).unwrap(), &ya);
-        check("backward_owned", layer.backward_owned(ga.clone()).unwrap(), &dxa);
+        check(
+            "forward_owned",
+            layer.forward_owned(xa.clone()).unwrap(),
+            &ya,
+        );
+        check(
+            "backward_owned",
+            layer.backward_owned(ga.clone()).unwrap(),
+            &dxa,
+        );
 
         // Transposed: a view whose logical shape is the transpose.
         let (xt, gt) = (xa.t().to_owned(), ga.t().to_owned());
         check("transposed forward", layer.forward(&xt.t()).unwrap(), &ya);
-        check("transposed backward", layer.backward(&gt.t()).unwrap(), &dxa);
+        check(
+            "transposed backward",
+            layer.backward(&gt.t()).unwrap(),
+            &dxa,
+        );
         check("transposed predict", layer.predict(&xt.t()).unwrap(), &ya);
         let owned_t = xt.reversed_axes(); // an owned array in column-major layout
-        check("F-order forward_owned", layer.forward_owned(owned_t).unwrap(), &ya);
+        check(
+            "F-order forward_owned",
+            layer.forward_owned(owned_t).unwrap(),
+            &ya,
+        );
         let grad_t = gt.reversed_axes();
-        check("F-order backward_owned", layer.backward_owned(grad_t).unwrap(), &dxa);
+        check(
+            "F-order backward_owned",
+            layer.backward_owned(grad_t).unwrap(),
+            &dxa,
+        );
 
         // Sliced with steps: every other row and column of a padded array.
         let (r, c) = xa.dim();
@@ -153,7 +167,9 @@ fn run<A: Float, P: Pass<A>>(isa: Isa, pass: &mut P, src: &[A], copied: bool) ->
         isa.copied(pass, src, &mut out);
         // SAFETY: every element was initialized, with `unwritten` if not by
         // the pass.
-        out.into_iter().map(|y| unsafe { y.assume_init() }).collect()
+        out.into_iter()
+            .map(|y| unsafe { y.assume_init() })
+            .collect()
     } else {
         let mut data = src.to_vec();
         isa.in_place(pass, &mut data);
@@ -177,7 +193,18 @@ fn passes_on<A: Float, M: Member<A>>(
         let y = {
             let (slopes, tap) = member.forward_parts(shape).unwrap();
             let bits = &mut words;
-            run(isa, &mut Forward { rule, zero, slopes, tap, bits }, xs, copied)
+            run(
+                isa,
+                &mut Forward {
+                    rule,
+                    zero,
+                    slopes,
+                    tap,
+                    bits,
+                },
+                xs,
+                copied,
+            )
         };
         member.forwarded();
         (bits_of(&y), words)
@@ -186,7 +213,17 @@ fn passes_on<A: Float, M: Member<A>>(
         let rule = member.rule().unwrap();
         let dx = {
             let (slopes, tap) = member.backward_parts().unwrap();
-            run(isa, &mut Backward { rule, slopes, tap, bits: words }, gs, copied)
+            run(
+                isa,
+                &mut Backward {
+                    rule,
+                    slopes,
+                    tap,
+                    bits: words,
+                },
+                gs,
+                copied,
+            )
         };
         member.backwarded();
         let grads: Vec<Vec<u64>> = member.params().iter().map(|p| bits_of(&p.grad)).collect();
@@ -194,16 +231,33 @@ fn passes_on<A: Float, M: Member<A>>(
     };
     let mut in_place = layer.member().clone();
     let (output, mask) = forward(&mut in_place, false);
-    assert_eq!(forward(&mut layer.member().clone(), true), (output.clone(), mask.clone()), "copied forward");
+    assert_eq!(
+        forward(&mut layer.member().clone(), true),
+        (output.clone(), mask.clone()),
+        "copied forward"
+    );
     let mut copying = in_place.clone();
     let (grad_input, grad_params) = backward(&mut in_place, &mask, false);
-    assert_eq!(backward(&mut copying, &mask, true), (grad_input.clone(), grad_params.clone()), "copied backward");
+    assert_eq!(
+        backward(&mut copying, &mask, true),
+        (grad_input.clone(), grad_params.clone()),
+        "copied backward"
+    );
 
     let mut table = Vec::new();
     let member = layer.member();
-    let (rule, slopes) = (member.rule().unwrap(), member.predict_slopes(shape, &mut table).unwrap());
+    let (rule, slopes) = (
+        member.rule().unwrap(),
+        member.predict_slopes(shape, &mut table).unwrap(),
+    );
     let predicted = bits_of(&run(isa, &mut Predict { rule, zero, slopes }, xs, true));
-    Run { output, mask, predicted, grad_input, grad_params }
+    Run {
+        output,
+        mask,
+        predicted,
+        grad_input,
+        grad_params,
+    }
 }
 
 /// The runs of `layer`'s entry points on `x` and `g` reached five ways,
@@ -250,7 +304,9 @@ fn layer_runs<A: Float, M: Member<A>>(
     let predicted = bits_of(&layer.predict(&wide.slice(s![.., ..;2])).unwrap());
     runs.push(("sliced", finish(mixed, y, predicted, dx)));
 
-    let four = |a: &Array2<A>| -> Array4<A> { a.clone().into_shape_with_order((rows, cols, 1, 1)).unwrap() };
+    let four = |a: &Array2<A>| -> Array4<A> {
+        a.clone().into_shape_with_order((rows, cols, 1, 1)).unwrap()
+    };
     let mut nd = layer.clone();
     let y = bits_of(&nd.forward(&four(x)).unwrap());
     let dx = bits_of(&nd.backward_owned(four(g)).unwrap());
@@ -282,7 +338,15 @@ fn layer_runs<A: Float, M: Member<A>>(
 /// columns (PReLU with one slope per column).
 pub(crate) fn paths_agree<A: Float, M: Member<A>>(make: impl Fn(usize) -> Rectifier<M>) {
     let mut shapes: Vec<(usize, usize)> = (0..=131).map(|n| (1, n)).collect();
-    shapes.extend([(3, 21), (2, 32), (5, 13), (7, 19), (33, 65), (2, 1031), (131, 7)]);
+    shapes.extend([
+        (3, 21),
+        (2, 32),
+        (5, 13),
+        (7, 19),
+        (33, 65),
+        (2, 1031),
+        (131, 7),
+    ]);
     for (rows, cols) in shapes {
         let n = rows * cols;
         let x = Array2::from_shape_vec((rows, cols), awkward(n, n as u64)).unwrap();
@@ -291,10 +355,22 @@ pub(crate) fn paths_agree<A: Float, M: Member<A>>(make: impl Fn(usize) -> Rectif
         let baseline = passes_on(Isa::Baseline, &layer, &x, &g);
         for isa in Isa::available() {
             let run = passes_on(isa, &layer, &x, &g);
-            assert_eq!(run, baseline, "{} {isa:?} {} {rows}x{cols}", M::LAYER, A::NAME);
+            assert_eq!(
+                run,
+                baseline,
+                "{} {isa:?} {} {rows}x{cols}",
+                M::LAYER,
+                A::NAME
+            );
         }
         for (how, run) in layer_runs(&layer, &x, &g) {
-            assert_eq!(run, baseline, "{} {how} {} {rows}x{cols}", M::LAYER, A::NAME);
+            assert_eq!(
+                run,
+                baseline,
+                "{} {how} {} {rows}x{cols}",
+                M::LAYER,
+                A::NAME
+            );
         }
     }
 }

@@ -239,8 +239,16 @@ mod tests {
     impl<A: Float> Examples<A> for ThresholdLayer {
         type Member = Threshold;
         fn examples(_cols: usize) -> Vec<ThresholdLayer> {
-            let parameters = [(0.0, 0.0), (1.5, -2.0), (-1.0, 7.0), (0.0, -0.0), (0.3, 0.7)];
-            parameters.map(|(t, v)| ThresholdLayer::new(t, v).unwrap()).into()
+            let parameters = [
+                (0.0, 0.0),
+                (1.5, -2.0),
+                (-1.0, 7.0),
+                (0.0, -0.0),
+                (0.3, 0.7),
+            ];
+            parameters
+                .map(|(t, v)| ThresholdLayer::new(t, v).unwrap())
+                .into()
         }
     }
 }
