@@ -63,12 +63,14 @@ pub trait Float: sealed::Sealed + NdFloat + Default + Send + Sync + fmt::LowerEx
     ///
     /// # Errors
     ///
-    /// [`LayerError::InvalidParameter`] naming the value if it rounds to an
-    /// infinity: PyTorch refuses such a scalar for a tensor of this type.
+    /// [`LayerError::InvalidParameter`] naming the value if its magnitude
+    /// is above this type's largest finite value (even where it would round
+    /// down to it): PyTorch refuses such a scalar for a tensor of this type
+    /// ("value cannot be converted to type float without overflow").
     #[doc(hidden)]
     fn hyper(layer: &'static str, name: &'static str, value: f64) -> Result<Self> {
         let rounded = Self::round_from(value);
-        if rounded.is_infinite() && value.is_finite() {
+        if value.abs() > Self::max_value().widen() && value.is_finite() {
             return Err(LayerError::InvalidParameter {
                 layer,
                 name,
@@ -129,8 +131,10 @@ mod tests {
         assert_eq!(f32::hyper("L", "a", 0.1), Ok(0.1f32));
         assert_eq!(f32::hyper("L", "a", 1e-50), Ok(0.0f32));
         assert_eq!(f32::hyper("L", "a", f64::from(f32::MAX)), Ok(f32::MAX));
-        // Just above f32::MAX but below the rounding midpoint: f32::MAX.
-        assert_eq!(f32::hyper("L", "a", 3.4028235e38), Ok(f32::MAX));
+        // Just above f32::MAX, though it would round down to it: refused,
+        // as PyTorch refuses it.
+        assert!(f32::hyper("L", "a", 3.4028235e38).is_err());
+        assert!(f32::hyper("L", "a", -3.4028235e38).is_err());
         let err = f32::hyper("ClippedReluLayer", "cap", 1e39).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -61,7 +61,7 @@ fn nd_equals_2d<A: Float, M: Member<A>>(layer: &Rectifier<M>, shape: &[usize]) {
     let xd = ArrayD::from_shape_vec(IxDyn(shape), x.clone()).unwrap();
     let gd = ArrayD::from_shape_vec(IxDyn(shape), g.clone()).unwrap();
     let rows = shape[0];
-    let cols = if rows == 0 { 0 } else { n / rows };
+    let cols = n.checked_div(rows).unwrap_or(0);
     let x2 = Array2::from_shape_vec((rows, cols), x).unwrap();
     let g2 = Array2::from_shape_vec((rows, cols), g).unwrap();
 
@@ -100,8 +100,11 @@ fn nd_equals_2d<A: Float, M: Member<A>>(layer: &Rectifier<M>, shape: &[usize]) {
     );
 }
 
-fn members<A: Float>() -> Vec<Box<dyn Fn(&[usize])>> {
-    fn run<A: Float, M: Member<A> + 'static>(layer: Rectifier<M>) -> Box<dyn Fn(&[usize])> {
+/// A check of one layer on one shape.
+type Check = Box<dyn Fn(&[usize])>;
+
+fn members<A: Float>() -> Vec<Check> {
+    fn run<A: Float, M: Member<A> + 'static>(layer: Rectifier<M>) -> Check {
         Box::new(move |shape| nd_equals_2d(&layer, shape))
     }
     vec![
@@ -140,7 +143,8 @@ fn views_agree<A: Float>() {
     let permuted = |a: &Array4<A>| a.view().permuted_axes([0, 3, 1, 2]).to_owned();
     assert_eq!(bits(&permuted(&xp)), bits(&data));
 
-    let layers: Vec<Box<dyn Fn() -> Box<dyn Layer4<A>>>> = vec![
+    type Make<A> = Box<dyn Fn() -> Box<dyn Layer4<A>>>;
+    let layers: Vec<Make<A>> = vec![
         Box::new(|| Box::new(ReluLayer::new())),
         Box::new(|| Box::new(LeakyReluLayer::new(0.1).unwrap())),
         Box::new(|| Box::new(RReluLayer::default().with_seed(9))),
@@ -293,7 +297,7 @@ fn prelu_nchw<A: Float>() {
             wdx.to_f64().unwrap().to_bits(),
             "dx at {idx:?}"
         );
-        if !(xv > A::zero()) {
+        if xv <= A::zero() || xv.is_nan() {
             want_da[idx.1] += (xv * gv).to_f64().unwrap();
         }
     }

@@ -1,7 +1,7 @@
 //! Property tests of every member of the family over random shapes
 //! (including empty ones), layouts and values that include ±0.0, ±inf, NaN,
 //! subnormals and the members' kinks, against a reference written from the
-//! semantics tables of DESIGN.md.
+//! semantics tables of the README.
 
 use proptest::prelude::*;
 use rectify::ndarray::{s, Array1, Array2, ArrayView2};

@@ -39,7 +39,7 @@ struct Input {
     g: Array2<f64>,
 }
 
-/// Where rectify differs from PyTorch on purpose (DESIGN.md).
+/// Where rectify differs from PyTorch on purpose (README, Semantics).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Departure {
     /// PyTorch's y is -0.0; rectify's relu and clipped ReLU give +0.0.
@@ -271,7 +271,7 @@ impl Case {
     }
 
     /// The output and input gradient rectify must give: PyTorch's, with the
-    /// departures of DESIGN.md applied where the fixture marks them.
+    /// departures of the README applied where the fixture marks them.
     fn expected(&self, input: &Input) -> (Array2<f64>, Array2<f64>) {
         let (mut y, mut dx) = (self.y.clone(), self.dx.clone());
         for &(kind, r, c) in &self.departures {
@@ -317,7 +317,7 @@ impl Scalar {
     }
 }
 
-/// Checks that a marked departure is one DESIGN.md states, and replaces a
+/// Checks that a marked departure is one the README states, and replaces a
 /// -0.0 output by +0.0.
 fn apply_departure(case: &str, layer: &str, kind: Departure, x: f64, y: &mut f64) {
     match kind {

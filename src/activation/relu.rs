@@ -5,8 +5,9 @@ use super::rectifier::{Rectifier, Simple, ZeroSided};
 use super::AtZero;
 use crate::{Float, Result};
 
-/// The ReLU member and its rule: the slope-0 rectifier, with `+0.0` (never
-/// `-0.0`, never NaN) on the inactive side. See [`ReluLayer`].
+/// The ReLU member and its rule, the slope-0 rectifier. See [`ReluLayer`].
+///
+/// Its inactive side gives `+0.0`: never `-0.0`, never NaN.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Relu;
 

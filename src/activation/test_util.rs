@@ -407,3 +407,21 @@ macro_rules! every_member_agrees_on_every_path {
 }
 
 crate::family!(every_member_agrees_on_every_path);
+
+macro_rules! every_member_is_documented {
+    ($($layer:ident),*) => {
+        /// The crate docs and the README name every member of the family.
+        #[test]
+        fn every_member_is_documented() {
+            let crate_docs = include_str!("../lib.rs");
+            let readme = include_str!("../../README.md");
+            $(
+                let name = stringify!($layer);
+                assert!(crate_docs.contains(&format!("[`{name}`]")), "lib.rs does not name {name}");
+                assert!(readme.contains(&format!("`{name}`")), "README.md does not name {name}");
+            )*
+        }
+    };
+}
+
+crate::family!(every_member_is_documented);

@@ -156,7 +156,7 @@ struct Input<A> {
     g: Array2<A>,
 }
 
-/// Where rectify differs from PyTorch on purpose (DESIGN.md).
+/// Where rectify differs from PyTorch on purpose (README, Semantics).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Departure {
     /// PyTorch's y is -0.0; rectify's relu and clipped ReLU give +0.0.
@@ -397,7 +397,7 @@ impl<A: Bits> Case<A> {
     }
 
     /// The output and input gradient rectify must give: PyTorch's, with the
-    /// departures of DESIGN.md applied where the fixture marks them.
+    /// departures of the README applied where the fixture marks them.
     fn expected(&self, input: &Input<A>) -> (Array2<A>, Array2<A>) {
         let (mut y, mut dx) = (self.y.clone(), self.dx.clone());
         for &(kind, r, c) in &self.departures {
@@ -443,7 +443,7 @@ impl<A: Bits> Scalar<A> {
     }
 }
 
-/// Checks that a marked departure is one DESIGN.md states, and replaces a
+/// Checks that a marked departure is one the README states, and replaces a
 /// -0.0 output by +0.0.
 fn apply_departure<A: Bits>(case: &str, layer: &str, kind: Departure, x: A, y: &mut A) {
     match kind {
@@ -552,7 +552,7 @@ fn column_major<A: Bits>(a: &Array2<A>) -> Array2<A> {
 
 /// The steps of [`with_steps`]: 2 on even axes, -2 (backwards) on odd ones.
 fn steps(axis: usize) -> Slice {
-    Slice::new(0, None, if axis % 2 == 0 { 2 } else { -2 })
+    Slice::new(0, None, if axis.is_multiple_of(2) { 2 } else { -2 })
 }
 
 /// A backing array twice `a`'s size on every axis (filled with 1234.5),

@@ -388,7 +388,7 @@ fn fixed<A, D: Dimension>(a: &ArrayD<A>) -> ArrayView<'_, A, D> {
 /// The steps of [`with_steps`]: 2 on even axes, -2 (backwards) on odd ones,
 /// so the channel axis (1) runs backwards in memory.
 fn steps(axis: usize) -> Slice {
-    Slice::new(0, None, if axis % 2 == 0 { 2 } else { -2 })
+    Slice::new(0, None, if axis.is_multiple_of(2) { 2 } else { -2 })
 }
 
 /// A backing array twice `a`'s size on every axis (filled with 1234.5),
