@@ -45,6 +45,10 @@ pub trait Float: sealed::Sealed + NdFloat + Default + Send + Sync + fmt::LowerEx
     /// `"f32"` or `"f64"`, for messages.
     const NAME: &'static str;
 
+    /// Whether this is the narrow type, `f32`.
+    #[doc(hidden)]
+    const NARROW: bool;
+
     /// `x` rounded to the nearest value of this type (ties to even), as
     /// `x as f32` rounds.
     #[doc(hidden)]
@@ -88,6 +92,7 @@ pub trait Float: sealed::Sealed + NdFloat + Default + Send + Sync + fmt::LowerEx
 
 impl Float for f32 {
     const NAME: &'static str = "f32";
+    const NARROW: bool = true;
 
     #[inline(always)]
     fn round_from(x: f64) -> f32 {
@@ -106,6 +111,7 @@ impl Float for f32 {
 
 impl Float for f64 {
     const NAME: &'static str = "f64";
+    const NARROW: bool = false;
 
     #[inline(always)]
     fn round_from(x: f64) -> f64 {

@@ -51,6 +51,9 @@ pub(crate) fn derivative<A: Float, R: Rule<A>>(rule: R, x: A, slope: A) -> A {
 
 /// Where each element's slope comes from.
 pub trait Slopes<A>: Copy + Send + Sync {
+    /// Whether the slopes are computed per element (and gain from AVX-512's
+    /// integer lanes).
+    const DRAWN: bool = false;
     /// Starts block `k`.
     #[inline(always)]
     fn begin(&mut self, _k: usize) {}
@@ -199,6 +202,8 @@ pub(crate) fn hash32(mut x: u32) -> u32 {
 }
 
 impl<A: Float> Slopes<A> for Drawn {
+    const DRAWN: bool = true;
+
     #[inline(always)]
     fn begin(&mut self, k: usize) {
         self.seed = mix64(self.key ^ mix64((self.first + k) as u64)) as u32;
@@ -258,6 +263,9 @@ pub(super) trait Io<A> {
 
 /// A pass over one block at a time.
 pub(super) trait Pass<A>: Send {
+    /// Whether the pass runs faster on AVX-512 than on AVX2, where the CPU
+    /// has both (see `loops::Isa`).
+    const WIDE: bool;
     /// Runs block `k`: every element of `io`, at most [`WORD`], each loaded
     /// once and stored once.
     fn block(&mut self, k: usize, io: &mut impl Io<A>);
@@ -280,6 +288,8 @@ pub(super) struct Forward<'a, R, S, T> {
 }
 
 impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Forward<'_, R, S, T> {
+    const WIDE: bool = A::NARROW || S::DRAWN;
+
     #[inline(always)]
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
         match self.zero {
@@ -364,6 +374,8 @@ pub(super) struct Predict<R, S> {
 }
 
 impl<A: Float, R: Rule<A>, S: Slopes<A>> Pass<A> for Predict<R, S> {
+    const WIDE: bool = A::NARROW || S::DRAWN;
+
     #[inline(always)]
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
         self.slopes.begin(k);
@@ -396,6 +408,8 @@ pub(super) struct Backward<'a, R, S, T> {
 }
 
 impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Backward<'_, R, S, T> {
+    const WIDE: bool = A::NARROW || S::DRAWN;
+
     #[inline(always)]
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
         self.slopes.begin(k);

@@ -8,15 +8,19 @@ use crate::{Float, Result};
 
 /// The leaky rule: `x` on the active side, `slope·x` on the other, always
 /// (as in PyTorch), so with slope 0 an input of `-inf` gives NaN (`0·∞`).
-/// NaN is on the slope side (as in PyTorch's `leaky_relu` and `prelu`), its
-/// output NaN. [`PRelu`](crate::PRelu) runs it with learned slopes.
+/// [`PRelu`](crate::PRelu) runs it with learned slopes and
+/// [`RRelu`](crate::RRelu) with drawn ones.
+///
+/// `NAN_ACTIVE` puts NaN on the active side (its gradient passes, as in
+/// PyTorch's `rrelu_with_noise`); otherwise NaN is on the slope side (as in
+/// `leaky_relu` and `prelu`). Either way its output is NaN.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Leaky;
+pub struct Leaky<const NAN_ACTIVE: bool = false>;
 
-impl<A: Float> Rule<A> for Leaky {
+impl<A: Float, const NAN_ACTIVE: bool> Rule<A> for Leaky<NAN_ACTIVE> {
     #[inline(always)]
     fn forward(self, x: A, slope: A, zero: AtZero) -> (bool, A) {
-        let active = x > A::zero() || zero.holds(x);
+        let active = x > A::zero() || zero.holds(x) || (NAN_ACTIVE && x.is_nan());
         (active, if active { x } else { x * slope })
     }
 
@@ -76,7 +80,7 @@ impl ZeroSided for LeakyRelu {}
 /// assert!(leaky_relu(f64::NAN, 0.01).is_nan());
 /// ```
 pub fn leaky_relu<A: Float>(x: A, negative_slope: A) -> A {
-    apply(Leaky, x, negative_slope)
+    apply(Leaky::<false>, x, negative_slope)
 }
 
 /// d(Leaky ReLU)/dx at `x`: 1 for `x > 0`, `negative_slope` otherwise,
@@ -92,7 +96,7 @@ pub fn leaky_relu<A: Float>(x: A, negative_slope: A) -> A {
 /// assert_eq!(leaky_relu_grad(0.0, 0.01), 0.01);
 /// ```
 pub fn leaky_relu_grad<A: Float>(x: A, negative_slope: A) -> A {
-    derivative(Leaky, x, negative_slope)
+    derivative(Leaky::<false>, x, negative_slope)
 }
 
 /// Leaky rectified linear unit, `y = x` if `x > 0`, else `negative_slope·x`,

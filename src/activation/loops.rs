@@ -18,6 +18,12 @@ use crate::{Float, Result};
 /// (compares into mask registers, blends, multiplies; the mask word from the
 /// compares directly with AVX-512). The baseline (SSE2 on x86_64) is the
 /// portable path, and every path gives the same bits.
+///
+/// A pass runs on AVX-512 only where it measured faster ([`Pass::WIDE`]):
+/// `f32` (16 lanes, and the compiler's AVX2 code for the `f32` mask word is
+/// slow) and drawn slopes (RReLU's hash, 32-bit lanes). Plain `f64` passes
+/// ran 10-30% slower with AVX-512 than with AVX2 on the Xeon measured (the
+/// README's Performance section), so they run on AVX2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
     Baseline,
@@ -49,11 +55,14 @@ impl Isa {
         all
     }
 
-    /// The widest instruction set this CPU runs.
-    fn best() -> Isa {
+    /// The instruction set a pass runs on: AVX-512 if the CPU has it and
+    /// `wide` (the pass gains from it), else AVX2 if the CPU has it, else the
+    /// baseline.
+    fn best(wide: bool) -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx512f")
+            if wide
+                && is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vl")
                 && is_x86_feature_detected!("avx512dq")
@@ -230,7 +239,7 @@ impl<A: Copy, S: AsRef<[A]>, D: AsMut<[MaybeUninit<A>]>> Io<A> for Copied<S, D> 
 /// two threads ran it 0.85-1.2x as fast as one (no consistent gain) from
 /// 2^20 to 2^24 elements.
 pub(super) fn in_place<A: Float, P: Pass<A>>(mut pass: P, data: &mut [A]) {
-    Isa::best().in_place(&mut pass, data);
+    Isa::best(P::WIDE).in_place(&mut pass, data);
 }
 
 /// Runs `pass` over `src` into `out`, an empty buffer with room for it,
@@ -263,7 +272,7 @@ fn copy_into<A: Float, P: Pass<A>>(mut pass: P, src: &[A], dst: &mut [MaybeUnini
             Err(whole) => pass = whole,
         }
     }
-    Isa::best().copied(&mut pass, src, dst);
+    Isa::best(P::WIDE).copied(&mut pass, src, dst);
 }
 
 /// Elements from which [`copy_into`] splits its work between threads.

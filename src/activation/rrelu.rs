@@ -1,9 +1,9 @@
 //! [`RReluLayer`]: randomized leaky ReLU, a slope drawn per element on each
 //! forward.
 
-use super::kernel::{mix64, Drawn, Fixed, Rule};
+use super::kernel::{mix64, Drawn, Fixed};
+use super::leaky_relu::Leaky;
 use super::rectifier::{sealed, Member, Rectifier, ZeroSided};
-use super::AtZero;
 use crate::validate::hyper;
 use crate::{Float, Result};
 
@@ -11,26 +11,7 @@ const LAYER: &str = "RReluLayer";
 
 /// The randomized leaky rule: the slope side is `r·x`, and NaN is on the
 /// active side (its gradient passes, as in PyTorch's `rrelu_with_noise`).
-#[derive(Debug, Clone, Copy)]
-pub struct Randomized;
-
-impl<A: Float> Rule<A> for Randomized {
-    #[inline(always)]
-    #[allow(clippy::neg_cmp_op_on_partial_ord)] // true for NaN, on purpose
-    fn forward(self, x: A, slope: A, zero: AtZero) -> (bool, A) {
-        let active = !(x <= A::zero()) || zero.holds(x);
-        (active, if active { x } else { x * slope })
-    }
-
-    #[inline(always)]
-    fn backward(self, g: A, active: bool, slope: A) -> A {
-        if active {
-            g
-        } else {
-            g * slope
-        }
-    }
-}
+pub type Randomized = Leaky<true>;
 
 /// The RReLU member: slopes drawn from U(lower, upper) in training, their
 /// mean in inference. See [`RReluLayer`].
@@ -79,7 +60,7 @@ impl<A: Float> Member<A> for RRelu {
     fn rule(&self) -> Result<Randomized> {
         A::hyper(LAYER, "lower", self.lower)?;
         A::hyper(LAYER, "upper", self.upper)?;
-        Ok(Randomized)
+        Ok(Leaky)
     }
 
     fn forward_parts(&mut self, _shape: &[usize]) -> Result<(Drawn, ())> {
@@ -227,7 +208,7 @@ mod tests {
 
     use super::*;
     use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
-    use crate::LayerError;
+    use crate::{AtZero, LayerError};
 
     /// See [`the_slopes_of_a_seed_are_pinned`].
     const PINNED: [u64; 6] = [
