@@ -19,7 +19,7 @@ use crate::{LayerError, Mask, Result};
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ActivityStats, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// let mut stats = ActivityStats::new(3);
@@ -102,7 +102,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, LayerError, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, LayerError, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -1.0]])?;
@@ -171,7 +171,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, 2.0], [3.0, -4.0]])?;
@@ -190,7 +190,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[-1.0, 2.0, 0.0]])?;
@@ -213,7 +213,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[-1.0, 2.0, -3.0, 4.0]])?;
@@ -236,7 +236,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -1.0]])?;
@@ -256,7 +256,7 @@ impl ActivityStats {
 /// marking dead units, then a summary line.
 ///
 /// ```
-/// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ActivityStats, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// relu.forward(&array![[1.0, -1.0], [2.0, -2.0], [-3.0, -3.0], [4.0, -4.0]])?;

@@ -52,6 +52,7 @@
 //! # Ok::<(), rectify::LayerError>(())
 //! ```
 #![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 mod activation;
 mod alloc;

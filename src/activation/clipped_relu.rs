@@ -124,7 +124,7 @@ pub fn clipped_relu_grad<A: Float>(x: A, cap: A) -> A {
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, ClippedReluLayer, Layer};
+/// use rectify::{ndarray::array, ClippedReluLayer};
 ///
 /// let mut relu6 = ClippedReluLayer::relu6();
 /// let y = relu6.forward(&array![[-1.0, 3.0, 6.0, 9.0]])?;

@@ -126,7 +126,7 @@ pub fn leaky_relu_grad<A: Float>(x: A, negative_slope: A) -> A {
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, AtZero, Layer, LeakyReluLayer};
+/// use rectify::{ndarray::array, AtZero, LeakyReluLayer};
 ///
 /// let mut leaky = LeakyReluLayer::new(0.1)?;
 /// assert_eq!(leaky.forward(&array![[-10.0, 0.0, 2.0]])?, array![[-1.0, 0.0, 2.0]]);

@@ -31,7 +31,7 @@ use crate::Result;
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// relu.forward(&array![[1.0, -1.0, 0.0], [2.0, 3.0, -4.0]])?;
@@ -72,7 +72,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::Array2, Layer, ReluLayer};
+    /// use rectify::{ndarray::Array2, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&Array2::<f64>::zeros((4, 7)))?;
@@ -135,7 +135,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, LeakyReluLayer};
+    /// use rectify::{ndarray::array, LeakyReluLayer};
     ///
     /// let mut leaky = LeakyReluLayer::default();
     /// leaky.forward(&array![[-1.0, f64::NAN, 2.0]])?;
@@ -159,7 +159,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -2.0], [f64::NAN, 0.5]])?;
@@ -176,7 +176,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -2.0], [3.0, -0.5], [-1.0, -9.0]])?;
@@ -202,7 +202,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// let x = array![[1.0, -2.0], [3.0, 0.0]];

@@ -232,7 +232,7 @@ impl<A: Float> ZeroSided for PRelu<A> {}
 /// Element by element it is [`leaky_relu`](crate::leaky_relu) with slope
 /// `a` (its gradient is [`leaky_relu_grad`](crate::leaky_relu_grad)), so
 /// `±0.0` and NaN are on the slope side, as in PyTorch (`±0.0` moves to the
-/// identity side with [`AtZero::Active`]). The slope's gradient is the sum,
+/// identity side with [`AtZero::Active`](crate::AtZero::Active)). The slope's gradient is the sum,
 /// over the elements that share it, of `x·g` where `x` is not `> 0`:
 ///
 /// | input x | output | dL/dx | share of dL/da |
@@ -270,7 +270,7 @@ impl<A: Float> ZeroSided for PRelu<A> {}
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::{array, Array4}, Layer, PReluLayer};
+/// use rectify::{ndarray::{array, Array4}, PReluLayer};
 ///
 /// let mut prelu = PReluLayer::new(2, 0.25)?;
 /// let y = prelu.forward(&array![[-4.0, 3.0], [2.0, -8.0]])?;
@@ -338,7 +338,7 @@ impl<A: Float> Rectifier<PRelu<A>> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, PReluLayer};
+    /// use rectify::{ndarray::array, PReluLayer};
     ///
     /// let prelu = PReluLayer::from_slopes(array![0.1, -1.0])?;
     /// assert_eq!(prelu.predict(&array![[-10.0, -10.0]])?, array![[-1.0, 10.0]]);
@@ -374,7 +374,7 @@ impl<A: Float> Rectifier<PRelu<A>> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, PReluLayer};
+    /// use rectify::{ndarray::array, PReluLayer};
     ///
     /// let mut prelu = PReluLayer::default();
     /// assert_eq!(prelu.slopes_grad(), array![0.0]);

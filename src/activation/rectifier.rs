@@ -24,7 +24,7 @@ use crate::{Float, Layer, LayerError, Param, Result};
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, AtZero, Layer, ReluLayer};
+/// use rectify::{ndarray::array, AtZero, ReluLayer};
 ///
 /// let x = array![[0.0, -0.0]];
 /// let g = array![[5.0, 7.0]];
@@ -72,7 +72,7 @@ pub(crate) mod sealed {
 /// vocabulary is internal). Use it to write code generic over the family:
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, Member, Rectifier, ReluLayer, ThresholdLayer};
+/// use rectify::{ndarray::array, Member, Rectifier, ReluLayer, ThresholdLayer};
 ///
 /// fn active_fraction<M: Member>(layer: &mut Rectifier<M>) -> rectify::Result<f64> {
 ///     layer.forward(&array![[-1.0, 0.5, 2.0, 3.0]])?;
@@ -300,7 +300,7 @@ impl<M> Rectifier<M> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// assert!(relu.mask().is_none());
@@ -481,7 +481,7 @@ impl<M: ZeroSided> Rectifier<M> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, AtZero, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, AtZero, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new().at_zero(AtZero::Active);
     /// assert_eq!(relu.forward(&array![[-0.0]])?, array![[0.0]]);

@@ -116,7 +116,7 @@ pub fn relu_grad<A: Float>(x: A) -> A {
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// let y = relu.forward(&array![[-1.0, 0.0, 2.0]])?;

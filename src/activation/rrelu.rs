@@ -92,7 +92,7 @@ impl ZeroSided for RRelu {}
 /// | input x | `forward` output | gradient | `predict` output |
 /// | --- | --- | --- | --- |
 /// | `x > 0`, `+inf` | `x` | `g` | `x` |
-/// | `±0.0` | `r·x` (`x` with [`AtZero::Active`]) | `r·g` (`g` with [`AtZero::Active`]) | `m·x` |
+/// | `±0.0` | `r·x` (`x` with [`AtZero::Active`](crate::AtZero::Active)) | `r·g` (`g` with [`AtZero::Active`](crate::AtZero::Active)) | `m·x` |
 /// | `x < 0`, `-inf` | `r·x` | `r·g` | `m·x` |
 /// | NaN | NaN | `g` | NaN |
 ///
@@ -122,7 +122,7 @@ impl ZeroSided for RRelu {}
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, RReluLayer};
+/// use rectify::{ndarray::array, RReluLayer};
 ///
 /// let mut rrelu = RReluLayer::new(0.1, 0.3)?.with_seed(7);
 /// let y = rrelu.forward(&array![[-10.0, 4.0]])?;
@@ -170,7 +170,7 @@ impl Rectifier<RRelu> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::Array2, Layer, RReluLayer};
+    /// use rectify::{ndarray::Array2, RReluLayer};
     ///
     /// let x = -Array2::<f64>::ones((2, 3));
     /// let a = RReluLayer::default().with_seed(1).forward(&x)?;

@@ -108,7 +108,7 @@ pub fn threshold_grad<A: Float>(x: A, threshold: A) -> A {
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, ThresholdLayer};
+/// use rectify::{ndarray::array, ThresholdLayer};
 ///
 /// let mut layer = ThresholdLayer::new(0.5, -1.0)?;
 /// assert_eq!(layer.forward(&array![[0.2, 0.5, 0.7]])?, array![[-1.0, -1.0, 0.7]]);
