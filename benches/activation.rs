@@ -10,7 +10,9 @@
 //! Groups (one per operation, each with the shapes in [`SHAPES`]):
 //!
 //! - `forward_owned`, `backward_owned`: the in-place passes, for every
-//!   member of the family ([`family`]). Their input is
+//!   member of the family ([`family`]), in `f64`; `forward_owned_f32` and
+//!   `backward_owned_f32` the same in `f32` (against a copy of the `f32`
+//!   bytes). Their input is
 //!   refilled from a fixed random array before every timed call, outside the
 //!   timed region: a ReLU output fed back in is all positive (flattering
 //!   branchy code) and a Leaky output fed back sinks into subnormals.
@@ -20,6 +22,8 @@
 //! - `step`: a training step through one activation, `forward_owned` then
 //!   `backward_owned`, inputs refilled outside the timed region; alone
 //!   (every member) and inside a `Sequential` (`seq_relu`, `seq_leaky`).
+//!   `step_f32` the same in `f32`, and ReLU's step on the same bytes as a
+//!   4-D `(rows, cols / 16, 4, 4)` array (`relu_4d`).
 //! - `dense_step`: the same step through a `Sequential` of Dense(n → n) and
 //!   ReLU, against the Dense alone and its three bare GEMMs (`gemm`), at the
 //!   two smaller shapes.
@@ -38,9 +42,9 @@ use criterion::{
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
-use rectify::ndarray::{Array1, Array2};
+use rectify::ndarray::{Array, Array1, Array2, Dimension};
 use rectify::{
-    ClippedReluLayer, DenseLayer, Layer, LeakyReluLayer, PReluLayer, RReluLayer, ReluLayer,
+    ClippedReluLayer, DenseLayer, Float, Layer, LeakyReluLayer, PReluLayer, RReluLayer, ReluLayer,
     Sequential, ThresholdLayer,
 };
 
@@ -51,7 +55,7 @@ use common::gemm::gemm_into;
 const SHAPES: [(usize, usize); 4] = [(64, 128), (256, 1024), (1024, 4096), (4096, 4096)];
 
 /// ReLU and Leaky ReLU, by name: the layers every group measures.
-fn layers() -> Vec<(&'static str, Box<dyn Layer>)> {
+fn layers<A: Float>() -> Vec<(&'static str, Box<dyn Layer<A>>)> {
     vec![
         ("relu", Box::new(ReluLayer::new())),
         ("leaky", Box::new(LeakyReluLayer::default())),
@@ -60,12 +64,12 @@ fn layers() -> Vec<(&'static str, Box<dyn Layer>)> {
 
 /// Every member of the family, by name, for inputs with `cols` columns:
 /// the layers the in-place groups measure. PReLU has one slope per column.
-fn family(cols: usize) -> Vec<(&'static str, Box<dyn Layer>)> {
+fn family<A: Float>(cols: usize) -> Vec<(&'static str, Box<dyn Layer<A>>)> {
     let mut all = layers();
     all.extend([
         (
             "relu6",
-            Box::new(ClippedReluLayer::relu6()) as Box<dyn Layer>,
+            Box::new(ClippedReluLayer::relu6()) as Box<dyn Layer<A>>,
         ),
         (
             "threshold",
@@ -74,30 +78,32 @@ fn family(cols: usize) -> Vec<(&'static str, Box<dyn Layer>)> {
         ("rrelu", Box::new(RReluLayer::default())),
         (
             "prelu",
-            Box::new(PReluLayer::new(cols, 0.25).expect("valid")),
+            Box::new(PReluLayer::<A>::new(cols, 0.25).expect("valid")),
         ),
     ]);
     all
 }
 
 /// A fixed array, uniform in [-1, 1).
-fn random(shape: (usize, usize), seed: u64) -> Array2<f64> {
+fn random<A: Float>(shape: (usize, usize), seed: u64) -> Array2<A> {
     let uniform = Uniform::new(-1.0, 1.0).expect("valid range");
-    Array2::random_using(shape, uniform, &mut StdRng::seed_from_u64(seed))
+    let x = Array2::random_using(shape, uniform, &mut StdRng::seed_from_u64(seed));
+    x.mapv(|v: f64| A::from(v).expect("in range"))
 }
 
 fn id(function: &str, (rows, cols): (usize, usize)) -> BenchmarkId {
     BenchmarkId::new(function, format!("{rows}x{cols}"))
 }
 
-/// A group with modest sample counts, so the whole run stays short on 2 cores.
-fn group<'a>(
+/// A group with modest sample counts, so the whole run stays short on 2
+/// cores; `A` is its element type.
+fn group<'a, A>(
     c: &'a mut Criterion,
     name: &str,
     shape: (usize, usize),
 ) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    let bytes = (shape.0 * shape.1 * size_of::<f64>()) as u64;
+    let bytes = (shape.0 * shape.1 * size_of::<A>()) as u64;
     g.throughput(Throughput::Bytes(bytes))
         .warm_up_time(Duration::from_millis(700))
         .measurement_time(Duration::from_secs(2))
@@ -109,9 +115,9 @@ fn group<'a>(
 }
 
 /// The yardstick: `copy_from_slice` of the same bytes into a preallocated array.
-fn copy(g: &mut BenchmarkGroup<'_, WallTime>, x: &Array2<f64>) {
+fn copy<A: Float>(g: &mut BenchmarkGroup<'_, WallTime>, x: &Array2<A>) {
     let src = x.as_slice().expect("standard layout");
-    let mut dst = Array2::<f64>::zeros(x.dim());
+    let mut dst = Array2::<A>::zeros(x.dim());
     g.bench_function(id("copy", x.dim()), |b| {
         b.iter(|| {
             dst.as_slice_mut()
@@ -123,14 +129,15 @@ fn copy(g: &mut BenchmarkGroup<'_, WallTime>, x: &Array2<f64>) {
 
 /// Times `pass` on buffers refilled from `inputs` before each call, outside
 /// the timed region. `pass` gets the buffers by value and hands them back.
-fn refilled<const N: usize>(
+fn refilled<A: Float, D: Dimension, const N: usize>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     name: &str,
-    inputs: [&Array2<f64>; N],
-    mut pass: impl FnMut([Array2<f64>; N]) -> [Array2<f64>; N],
+    shape: (usize, usize),
+    inputs: [&Array<A, D>; N],
+    mut pass: impl FnMut([Array<A, D>; N]) -> [Array<A, D>; N],
 ) {
     let mut bufs = Some(inputs.map(|a| a.clone()));
-    g.bench_function(id(name, inputs[0].dim()), |b| {
+    g.bench_function(id(name, shape), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -151,12 +158,17 @@ fn refilled<const N: usize>(
 }
 
 fn forward_owned(c: &mut Criterion) {
+    forward_owned_of::<f64>(c, "forward_owned");
+    forward_owned_of::<f32>(c, "forward_owned_f32");
+}
+
+fn forward_owned_of<A: Float>(c: &mut Criterion, name: &str) {
     for shape in SHAPES {
-        let x = random(shape, 1);
-        let mut g = group(c, "forward_owned", shape);
+        let x = random::<A>(shape, 1);
+        let mut g = group::<A>(c, name, shape);
         copy(&mut g, &x);
-        for (name, mut layer) in family(shape.1) {
-            refilled(&mut g, name, [&x], |[a]| {
+        for (name, mut layer) in family::<A>(shape.1) {
+            refilled(&mut g, name, shape, [&x], |[a]| {
                 [layer.forward_owned(a).expect("shapes fit")]
             });
         }
@@ -165,14 +177,19 @@ fn forward_owned(c: &mut Criterion) {
 }
 
 fn backward_owned(c: &mut Criterion) {
+    backward_owned_of::<f64>(c, "backward_owned");
+    backward_owned_of::<f32>(c, "backward_owned_f32");
+}
+
+fn backward_owned_of<A: Float>(c: &mut Criterion, name: &str) {
     for shape in SHAPES {
-        let x = random(shape, 1);
-        let grad = random(shape, 2);
-        let mut g = group(c, "backward_owned", shape);
+        let x = random::<A>(shape, 1);
+        let grad = random::<A>(shape, 2);
+        let mut g = group::<A>(c, name, shape);
         copy(&mut g, &grad);
-        for (name, mut layer) in family(shape.1) {
+        for (name, mut layer) in family::<A>(shape.1) {
             layer.forward(&x).expect("shapes fit");
-            refilled(&mut g, name, [&grad], |[a]| {
+            refilled(&mut g, name, shape, [&grad], |[a]| {
                 [layer.backward_owned(a).expect("shapes fit")]
             });
         }
@@ -183,8 +200,8 @@ fn backward_owned(c: &mut Criterion) {
 /// `forward` and `predict` both make a new array from `&ArrayRef2`.
 fn new_array(c: &mut Criterion, op: &str) {
     for shape in SHAPES {
-        let x = random(shape, 1);
-        let mut g = group(c, op, shape);
+        let x = random::<f64>(shape, 1);
+        let mut g = group::<f64>(c, op, shape);
         copy(&mut g, &x);
         g.bench_function(id("alloc_copy", shape), |b| {
             b.iter(|| black_box(&x).to_owned())
@@ -211,27 +228,72 @@ fn predict(c: &mut Criterion) {
 /// `backward_owned` of an upstream gradient.
 fn step(c: &mut Criterion) {
     for shape in SHAPES {
-        let x = random(shape, 1);
-        let grad = random(shape, 2);
-        let mut g = group(c, "step", shape);
+        let x = random::<f64>(shape, 1);
+        let grad = random::<f64>(shape, 2);
+        let mut g = group::<f64>(c, "step", shape);
         copy(&mut g, &x);
-        for (name, mut layer) in family(shape.1) {
-            refilled(&mut g, name, [&x, &grad], |[a, d]| {
-                let y = layer.forward_owned(a).expect("shapes fit");
-                [y, layer.backward_owned(d).expect("shapes fit")]
-            });
-        }
+        family_steps(&mut g, shape, &x, &grad);
         // The same step with the activation inside a `Sequential`, which
         // passes the arrays by value.
         for (name, layer) in layers() {
             let mut net = Sequential::new();
             net.push(layer);
-            refilled(&mut g, &format!("seq_{name}"), [&x, &grad], |[a, d]| {
-                let y = net.forward_owned(a).expect("shapes fit");
-                [y, net.backward_owned(d).expect("shapes fit")]
-            });
+            refilled(
+                &mut g,
+                &format!("seq_{name}"),
+                shape,
+                [&x, &grad],
+                |[a, d]| {
+                    let y = net.forward_owned(a).expect("shapes fit");
+                    [y, net.backward_owned(d).expect("shapes fit")]
+                },
+            );
         }
         g.finish();
+    }
+}
+
+/// [`step`] in `f32`, and ReLU's step on the same data as a 4-D array.
+fn step_f32(c: &mut Criterion) {
+    for shape in SHAPES {
+        let x = random::<f32>(shape, 1);
+        let grad = random::<f32>(shape, 2);
+        let mut g = group::<f32>(c, "step_f32", shape);
+        copy(&mut g, &x);
+        family_steps(&mut g, shape, &x, &grad);
+        let four = |a: &Array2<f32>| {
+            let dim = (shape.0, shape.1 / 16, 4, 4);
+            a.clone()
+                .into_shape_with_order(dim)
+                .expect("16 divides the columns")
+        };
+        let mut relu = ReluLayer::new();
+        refilled(
+            &mut g,
+            "relu_4d",
+            shape,
+            [&four(&x), &four(&grad)],
+            |[a, d]| {
+                let y = relu.forward_owned(a).expect("shapes fit");
+                [y, relu.backward_owned(d).expect("shapes fit")]
+            },
+        );
+        g.finish();
+    }
+}
+
+/// The step of every member of the family.
+fn family_steps<A: Float>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    shape: (usize, usize),
+    x: &Array2<A>,
+    grad: &Array2<A>,
+) {
+    for (name, mut layer) in family::<A>(shape.1) {
+        refilled(g, name, shape, [x, grad], |[a, d]| {
+            let y = layer.forward_owned(a).expect("shapes fit");
+            [y, layer.backward_owned(d).expect("shapes fit")]
+        });
     }
 }
 
@@ -244,10 +306,10 @@ fn step(c: &mut Criterion) {
 fn dense_step(c: &mut Criterion) {
     for shape in &SHAPES[..2] {
         let cols = shape.1;
-        let x = random(*shape, 1);
-        let grad = random(*shape, 2);
-        let weights = random((cols, cols), 3) / (cols as f64).sqrt();
-        let mut g = group(c, "dense_step", *shape);
+        let x = random::<f64>(*shape, 1);
+        let grad = random::<f64>(*shape, 2);
+        let weights = random::<f64>((cols, cols), 3) / (cols as f64).sqrt();
+        let mut g = group::<f64>(c, "dense_step", *shape);
         copy(&mut g, &x);
         let mut outputs = [*shape, (cols, cols), *shape].map(Array2::zeros);
         g.bench_function(id("gemm", *shape), |b| {
@@ -267,7 +329,7 @@ fn dense_step(c: &mut Criterion) {
                 net.push(ReluLayer::new());
             }
             let name = if with_relu { "dense_relu" } else { "dense" };
-            refilled(&mut g, name, [&x, &grad], |[a, d]| {
+            refilled(&mut g, name, *shape, [&x, &grad], |[a, d]| {
                 let y = net.forward_owned(a).expect("shapes fit");
                 [y, net.backward_owned(d).expect("shapes fit")]
             });
@@ -283,6 +345,7 @@ criterion_group!(
     forward,
     predict,
     step,
+    step_f32,
     dense_step
 );
 criterion_main!(benches);

@@ -26,7 +26,8 @@ for f in root.glob("*/*/*/new/estimates.json"):
     group, function, shape = f.parts[-5:-2]
     medians[(group, shape, function)] = json.loads(f.read_text())["median"]["point_estimate"]
 
-order = ["forward_owned", "backward_owned", "step", "forward", "predict", "dense_step",
+order = ["forward_owned", "backward_owned", "step", "forward_owned_f32", "backward_owned_f32",
+         "step_f32", "forward", "predict", "dense_step",
          "dense_layer", "mlp_step"]
 baselines = {"dense_step": "gemm", "mlp_step": "gemms"}
 

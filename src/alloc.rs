@@ -9,7 +9,7 @@
 //! so that a size that cannot be had is an error naming it
 //! ([`LayerError::TooLarge`]), never an abort.
 
-use ndarray::{Array2, ArrayRef2};
+use ndarray::{Array, Array2, ArrayRef, Dimension};
 
 use crate::{LayerError, Result};
 
@@ -30,22 +30,23 @@ const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
 const HUGE_PAGE: usize = 2 << 20;
 
 /// An array that a call needs: the layer, method and argument it is for,
-/// and its shape, to name in the error if it cannot be had.
+/// and its shape (`[usize; N]` or `&[usize]`), to name in the error if it
+/// cannot be had.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Need<const N: usize> {
+pub(crate) struct Need<S> {
     layer: &'static str,
     operation: &'static str,
     what: &'static str,
-    shape: [usize; N],
+    shape: S,
 }
 
 /// The array `what` of `shape` that `layer::operation` needs.
-pub(crate) fn need<const N: usize>(
+pub(crate) fn need<S: AsRef<[usize]> + Copy>(
     layer: &'static str,
     operation: &'static str,
     what: &'static str,
-    shape: [usize; N],
-) -> Need<N> {
+    shape: S,
+) -> Need<S> {
     Need {
         layer,
         operation,
@@ -54,14 +55,14 @@ pub(crate) fn need<const N: usize>(
     }
 }
 
-impl<const N: usize> Need<N> {
+impl<S: AsRef<[usize]> + Copy> Need<S> {
     /// [`LayerError::TooLarge`] for this array, needing `bytes`.
     fn too_large(self, bytes: Option<u128>) -> LayerError {
         LayerError::TooLarge {
             layer: self.layer,
             operation: self.operation,
             what: self.what,
-            shape: self.shape.to_vec(),
+            shape: self.shape.as_ref().to_vec(),
             bytes,
         }
     }
@@ -69,16 +70,22 @@ impl<const N: usize> Need<N> {
     /// The number of elements, if an array of this shape can exist: the
     /// product of its nonzero lengths fits `isize`, as ndarray requires (an
     /// array with a zero length has no elements, whatever its other lengths).
+    /// The error counts 8 bytes an element.
     pub(crate) fn elements(self) -> Result<usize> {
-        let nonzero = (self.shape.iter().filter(|&&n| n != 0))
+        self.elements_of(size_of::<f64>())
+    }
+
+    /// [`Need::elements`], the error counting `size` bytes an element.
+    fn elements_of(self, size: usize) -> Result<usize> {
+        let shape = self.shape.as_ref();
+        let nonzero = (shape.iter().filter(|&&n| n != 0))
             .try_fold(1usize, |product, &n| product.checked_mul(n))
             .filter(|&n| n <= isize::MAX as usize);
         let Some(nonzero) = nonzero else {
-            let bytes = (self.shape.iter())
-                .try_fold(size_of::<f64>() as u128, |b, &n| b.checked_mul(n as u128));
+            let bytes = (shape.iter()).try_fold(size as u128, |b, &n| b.checked_mul(n as u128));
             return Err(self.too_large(bytes.filter(|&b| b > 0)));
         };
-        Ok(if self.shape.contains(&0) { 0 } else { nonzero })
+        Ok(if shape.contains(&0) { 0 } else { nonzero })
     }
 
     /// Makes room in `vec` for `len` elements in all (for this array or a
@@ -96,9 +103,9 @@ impl<const N: usize> Need<N> {
     /// On Linux, a buffer of at least [`HUGE_PAGE_MIN_BYTES`] is advised
     /// (`madvise(MADV_HUGEPAGE)`) to use transparent huge pages on its
     /// 2 MiB-aligned interior, before anything writes it.
-    pub(crate) fn buffer(self) -> Result<Vec<f64>> {
+    pub(crate) fn buffer<T>(self) -> Result<Vec<T>> {
         let mut buffer = Vec::new();
-        self.reserve(&mut buffer, self.elements()?)?;
+        self.reserve(&mut buffer, self.elements_of(size_of::<T>())?)?;
         #[cfg(target_os = "linux")]
         advise_huge_pages(&buffer);
         Ok(buffer)
@@ -106,28 +113,31 @@ impl<const N: usize> Need<N> {
 
     /// The array's elements, all zero (`T::default()`), in a `Vec`.
     pub(crate) fn zeros<T: Clone + Default>(self) -> Result<Vec<T>> {
-        let (mut zeros, len) = (Vec::new(), self.elements()?);
+        let (mut zeros, len) = (Vec::new(), self.elements_of(size_of::<T>())?);
         self.reserve(&mut zeros, len)?;
         zeros.resize(len, T::default());
         Ok(zeros)
     }
+
+    /// `a` copied into a new standard-layout array of its shape (which
+    /// this need names).
+    pub(crate) fn copy<A: Copy, D: Dimension>(self, a: &ArrayRef<A, D>) -> Result<Array<A, D>> {
+        let mut buffer = self.buffer()?;
+        match a.as_slice() {
+            Some(slice) => buffer.extend_from_slice(slice),
+            None => buffer.extend(a.iter().copied()),
+        }
+        Ok(Array::from_shape_vec(a.raw_dim(), buffer).expect("one value per element"))
+    }
 }
 
-impl Need<2> {
+impl Need<[usize; 2]> {
     /// An array of this shape with its elements from `values`, in
     /// row-major order.
-    pub(crate) fn array(self, values: impl Iterator<Item = f64>) -> Result<Array2<f64>> {
+    pub(crate) fn array<A>(self, values: impl Iterator<Item = A>) -> Result<Array2<A>> {
         let mut buffer = self.buffer()?;
         buffer.extend(values);
         Ok(Array2::from_shape_vec(self.shape, buffer).expect("one value per element"))
-    }
-
-    /// `a` copied into a new standard-layout array.
-    pub(crate) fn copy(self, a: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        match a.as_slice() {
-            Some(slice) => self.array(slice.iter().copied()),
-            None => self.array(a.iter().copied()),
-        }
     }
 }
 
@@ -145,8 +155,8 @@ fn huge_page_range(start: usize, bytes: usize) -> Option<(usize, usize)> {
 /// hint: a kernel without transparent huge pages, or with them off, refuses
 /// or ignores it, and the buffer works as before.
 #[cfg(target_os = "linux")]
-fn advise_huge_pages(buffer: &Vec<f64>) {
-    let bytes = buffer.capacity() * size_of::<f64>();
+fn advise_huge_pages<T>(buffer: &Vec<T>) {
+    let bytes = buffer.capacity() * size_of::<T>();
     if let Some((first, last)) = huge_page_range(buffer.as_ptr() as usize, bytes) {
         // SAFETY: [first, last) lies inside `buffer`'s allocation, which this
         // function borrows, so the call touches no memory of anyone else;
@@ -171,7 +181,7 @@ mod tests {
     #[test]
     fn buffers_are_empty_with_the_capacity_asked_for() {
         for len in [0, 1, 1000, (4 << 20) / 8 - 1, (4 << 20) / 8, 3 << 20] {
-            let mut b = need("L", "op", "b", [len, 1]).buffer().unwrap();
+            let mut b = need("L", "op", "b", [len, 1]).buffer::<f64>().unwrap();
             assert_eq!(b.len(), 0);
             assert!(b.capacity() >= len);
             b.extend((0..len).map(|i| i as f64));
@@ -182,7 +192,7 @@ mod tests {
     #[test]
     fn sizes_that_cannot_be_had_are_errors_naming_the_array() {
         let huge = 1usize << 31;
-        let err = need("L", "forward", "output", [huge, huge]).buffer();
+        let err = need("L", "forward", "output", [huge, huge]).buffer::<f64>();
         assert_eq!(
             err.unwrap_err().to_string(),
             "L::forward: output of shape [2147483648, 2147483648] needs \
@@ -266,7 +276,7 @@ mod tests {
             eprintln!("skipped: this kernel has no transparent huge pages");
             return;
         }
-        let large = (need("L", "op", "b", [HUGE_PAGE_MIN_BYTES / 8]).buffer()).unwrap();
+        let large = (need("L", "op", "b", [HUGE_PAGE_MIN_BYTES / 8]).buffer::<f64>()).unwrap();
         let interior = (large.as_ptr() as usize).next_multiple_of(HUGE_PAGE);
         let flags = vm_flags(interior);
         assert!(flags.split_whitespace().any(|f| f == "hg"), "{flags}");

@@ -19,7 +19,7 @@ use crate::{LayerError, Mask, Result};
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ActivityStats, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// let mut stats = ActivityStats::new(3);
@@ -102,7 +102,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, LayerError, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, LayerError, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -1.0]])?;
@@ -152,10 +152,10 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::Array2, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::Array2, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
-    /// relu.forward(&Array2::zeros((8, 2)))?;
+    /// relu.forward(&Array2::<f64>::zeros((8, 2)))?;
     /// let mut stats = ActivityStats::new(2);
     /// stats.record(relu.mask().unwrap())?;
     /// stats.record(relu.mask().unwrap())?;
@@ -171,7 +171,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, 2.0], [3.0, -4.0]])?;
@@ -190,7 +190,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[-1.0, 2.0, 0.0]])?;
@@ -213,7 +213,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[-1.0, 2.0, -3.0, 4.0]])?;
@@ -236,7 +236,7 @@ impl ActivityStats {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ActivityStats, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -1.0]])?;
@@ -256,7 +256,7 @@ impl ActivityStats {
 /// marking dead units, then a summary line.
 ///
 /// ```
-/// use rectify::{ndarray::array, ActivityStats, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ActivityStats, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// relu.forward(&array![[1.0, -1.0], [2.0, -2.0], [-3.0, -3.0], [4.0, -4.0]])?;
@@ -300,7 +300,7 @@ mod tests {
     use ndarray::{array, s, Array2, ArrayRef2};
 
     use super::*;
-    use crate::{AtZero, Layer, LeakyReluLayer, ReluLayer};
+    use crate::{AtZero, LeakyReluLayer, ReluLayer};
 
     fn relu_mask(layer: ReluLayer, x: &ArrayRef2<f64>) -> Mask {
         let mut layer = layer;

@@ -33,7 +33,7 @@ impl fmt::Display for Readable {
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, LayerError, ReluLayer};
+/// use rectify::{ndarray::array, LayerError, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// let err = relu.backward(&array![[1.0]]).unwrap_err();

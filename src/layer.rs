@@ -2,12 +2,15 @@
 
 use ndarray::{Array2, ArrayRef2, ArrayViewD, ArrayViewMutD};
 
-use crate::Result;
+use crate::{Float, Result};
 
 /// A differentiable layer with an explicit forward and backward pass.
 ///
-/// Rows are samples, columns are features. `&ArrayRef2<f64>` accepts an
-/// `&Array2`, a view, a transposed view (`&a.t()`) and a slice alike.
+/// Rows are samples, columns are features. `&ArrayRef2<A>` accepts an
+/// `&Array2`, a view, a transposed view (`&a.t()`) and a slice alike. The
+/// element type `A` is `f64` unless named: `Layer` is `Layer<f64>`, and
+/// `Box<dyn Layer>` holds an `f64` layer. The parameter-free activations
+/// implement both `Layer<f32>` and `Layer<f64>`.
 /// The trait is object safe: `Vec<Box<dyn Layer>>` works. Every layer is
 /// `Send`, so a model, a `Sequential` included, can move to a worker thread.
 ///
@@ -32,7 +35,7 @@ use crate::Result;
 /// assert_eq!(y, array![[0.0, 3.0]]);
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-pub trait Layer: Send {
+pub trait Layer<A: Float = f64>: Send {
     /// Training pass: computes the output and caches what backward needs.
     ///
     /// # Errors
@@ -44,7 +47,7 @@ pub trait Layer: Send {
     /// their parameters and forget the last pass: `backward` is
     /// [`LayerError::ForwardFailed`](crate::LayerError::ForwardFailed) until
     /// the next successful forward.
-    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>>;
+    fn forward(&mut self, input: &ArrayRef2<A>) -> Result<Array2<A>>;
 
     /// Given dL/d(output) of the last forward, returns dL/d(input) and
     /// overwrites the parameter gradients with this batch's gradients.
@@ -57,18 +60,18 @@ pub trait Layer: Send {
     /// a failed one, and
     /// [`LayerError::ShapeMismatch`](crate::LayerError::ShapeMismatch) if the
     /// gradient's shape differs from the last forward's output.
-    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>>;
+    fn backward(&mut self, grad_output: &ArrayRef2<A>) -> Result<Array2<A>>;
 
     /// Inference pass: same output as forward, caches nothing.
     ///
     /// # Errors
     ///
     /// As [`Layer::forward`].
-    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>>;
+    fn predict(&self, input: &ArrayRef2<A>) -> Result<Array2<A>>;
 
     /// Trainable arrays with their gradients, in a stable order; empty for
     /// parameter-free layers.
-    fn params(&mut self) -> Vec<Param<'_>> {
+    fn params(&mut self) -> Vec<Param<'_, A>> {
         Vec::new()
     }
 
@@ -77,7 +80,7 @@ pub trait Layer: Send {
     /// # Errors
     ///
     /// As [`Layer::forward`].
-    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
+    fn forward_owned(&mut self, input: Array2<A>) -> Result<Array2<A>> {
         self.forward(&input)
     }
 
@@ -86,7 +89,7 @@ pub trait Layer: Send {
     /// # Errors
     ///
     /// As [`Layer::backward`].
-    fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
+    fn backward_owned(&mut self, grad_output: Array2<A>) -> Result<Array2<A>> {
         self.backward(&grad_output)
     }
 }
@@ -103,11 +106,11 @@ pub trait Layer: Send {
 /// assert!(params.is_empty()); // activations have nothing to train
 /// ```
 #[derive(Debug)]
-pub struct Param<'a> {
+pub struct Param<'a, A = f64> {
     /// The parameter, writable so an optimizer can step it.
-    pub value: ArrayViewMutD<'a, f64>,
+    pub value: ArrayViewMutD<'a, A>,
     /// dL/d(value) from the last backward, same shape as `value`.
-    pub grad: ArrayViewD<'a, f64>,
+    pub grad: ArrayViewD<'a, A>,
 }
 
 /// A boxed layer is a layer, so `Box<dyn Layer>` can go wherever a layer
@@ -130,28 +133,28 @@ pub struct Param<'a> {
 /// assert_eq!(net.forward(&array![[-2.0, 3.0]])?, array![[-1.0, 3.0]]);
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-impl<L: Layer + ?Sized> Layer for Box<L> {
-    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+impl<A: Float, L: Layer<A> + ?Sized> Layer<A> for Box<L> {
+    fn forward(&mut self, input: &ArrayRef2<A>) -> Result<Array2<A>> {
         (**self).forward(input)
     }
 
-    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    fn backward(&mut self, grad_output: &ArrayRef2<A>) -> Result<Array2<A>> {
         (**self).backward(grad_output)
     }
 
-    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    fn predict(&self, input: &ArrayRef2<A>) -> Result<Array2<A>> {
         (**self).predict(input)
     }
 
-    fn params(&mut self) -> Vec<Param<'_>> {
+    fn params(&mut self) -> Vec<Param<'_, A>> {
         (**self).params()
     }
 
-    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
+    fn forward_owned(&mut self, input: Array2<A>) -> Result<Array2<A>> {
         (**self).forward_owned(input)
     }
 
-    fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
+    fn backward_owned(&mut self, grad_output: Array2<A>) -> Result<Array2<A>> {
         (**self).backward_owned(grad_output)
     }
 }

@@ -4,7 +4,9 @@
 //! The rectifier family, each member a [`Rectifier`] over one kernel:
 //! [`ReluLayer`], [`LeakyReluLayer`], [`PReluLayer`] (learned slopes),
 //! [`RReluLayer`] (randomized slopes), [`ClippedReluLayer`] (ReLU6) and
-//! [`ThresholdLayer`]. Each implements [`Layer`]: `forward` caches a
+//! [`ThresholdLayer`]. Each takes `f32` or `f64` ([`Float`]) arrays of any
+//! number of axes and layout, and implements [`Layer`] (`Layer<f32>` and
+//! `Layer<f64>`; PReLU its own element type): `forward` caches a
 //! one-bit-per-element [`Mask`] of the active inputs, `backward` turns
 //! dL/d(output) into dL/d(input) from it. The `_owned` methods work in place.
 //! NaN propagates (never swallowed as `f64::max(0.0, NaN)` would),
@@ -29,7 +31,7 @@
 //! `Deserialize`, through their validating constructors.
 //!
 //! ```
-//! use rectify::{ndarray::array, Layer, LeakyReluLayer, ReluLayer};
+//! use rectify::{ndarray::array, LeakyReluLayer, ReluLayer};
 //!
 //! let x = array![[-2.0, 0.0, 3.0], [1.0, -1.0, f64::NAN]];
 //! let upstream = array![[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]];
@@ -43,9 +45,14 @@
 //! let mut leaky = LeakyReluLayer::new(0.5)?;
 //! leaky.forward(&x)?;
 //! assert_eq!(leaky.backward(&upstream)?, array![[0.05, 0.1, 0.3], [0.4, 0.25, 0.3]]);
+//!
+//! // f32 feature maps, (batch, channels, height, width).
+//! let maps = rectify::ndarray::Array4::<f32>::from_elem((2, 3, 4, 4), -2.0);
+//! assert!(leaky.forward(&maps)?.iter().all(|&v| v == -1.0));
 //! # Ok::<(), rectify::LayerError>(())
 //! ```
 #![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 mod activation;
 mod alloc;
@@ -53,6 +60,7 @@ mod cache;
 mod dense;
 mod diagnostics;
 mod error;
+mod float;
 mod gradcheck;
 mod io;
 mod layer;
@@ -66,6 +74,7 @@ pub use activation::*;
 pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{LayerError, Result};
+pub use float::Float;
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 #[cfg(feature = "safetensors")]
 pub use io::{IoError, SafetensorsError};

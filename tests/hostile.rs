@@ -205,7 +205,7 @@ fn panic_message<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> String {
 
 #[test]
 fn constructors_of_sizes_that_cannot_be_had_panic_with_the_size_or_return_errors() {
-    let err = PReluLayer::new(1 << 58, 0.25).unwrap_err();
+    let err = PReluLayer::<f64>::new(1 << 58, 0.25).unwrap_err();
     assert_eq!(
         err.to_string(),
         "PReluLayer::new: slopes of shape [288230376151711744] needs 2305843009213693952 bytes, \

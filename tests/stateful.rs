@@ -157,7 +157,7 @@ fn count_partial_forwards(shadow: &mut Sequential, specs: &[Spec], mut cols: usi
         match spec {
             Spec::RRelu { .. } => {
                 let rrelu = shadow.layer_mut::<RReluLayer>(i).unwrap();
-                rrelu.forward(&Array2::zeros((1, cols))).unwrap();
+                rrelu.forward(&Array2::<f64>::zeros((1, cols))).unwrap();
             }
             Spec::Nested(inner) => {
                 count_partial_forwards(shadow.layer_mut::<Sequential>(i).unwrap(), inner, cols);

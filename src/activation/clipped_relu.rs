@@ -1,64 +1,55 @@
 //! [`ClippedReluLayer`] and the scalar [`clipped_relu`]: `min(max(0, x), cap)`.
 
 use super::kernel::{apply, derivative, Rule};
-use super::lanes::Lanes;
 use super::rectifier::{Rectifier, Simple, ZeroSided};
 use super::AtZero;
 use crate::validate::hyper;
-use crate::Result;
+use crate::{Float, Result};
 
 /// The clipped ReLU member: ReLU capped at `cap`, with the gradient passing
 /// only strictly between 0 and `cap`. See [`ClippedReluLayer`].
 #[derive(Debug, Clone, Copy)]
-pub struct ClippedRelu {
-    cap: f64,
-    pub(crate) zero: AtZero,
+pub struct ClippedRelu<T = f64> {
+    cap: T,
 }
 
-impl Rule for ClippedRelu {
+impl<A: Float> Rule<A> for ClippedRelu<A> {
     #[inline(always)]
-    fn forward<V: Lanes>(self, x: V, _slope: V) -> (V::Mask, V) {
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // true for NaN, on purpose
+    fn forward(self, x: A, _slope: A, zero: AtZero) -> (bool, A) {
         // Both comparisons are true for NaN, so NaN passes through with its
         // gradient; `-0.0` is not above zero, so it gives `+0.0`.
-        let (zero, cap) = (V::splat(0.0), V::splat(self.cap));
-        let above_zero = x.not_le(zero);
-        let below_cap = cap.not_le(x); // !(x >= cap)
-        let lower = if self.zero.is_active() {
-            x.not_lt(zero)
-        } else {
-            above_zero
+        let above_zero = !(x <= A::zero());
+        let below_cap = !(x >= self.cap);
+        let y = match (above_zero, below_cap) {
+            (false, _) => A::zero(),
+            (true, false) => self.cap,
+            (true, true) => x,
         };
-        let y = V::select(above_zero, V::select(below_cap, x, cap), zero);
-        (V::and(lower, below_cap), y)
+        ((above_zero || zero.holds(x)) && below_cap, y)
     }
 
     #[inline(always)]
-    fn backward<V: Lanes>(self, g: V, active: V::Mask, _slope: V) -> V {
-        V::select(active, g, V::splat(0.0))
+    fn backward(self, g: A, active: bool, _slope: A) -> A {
+        if active {
+            g
+        } else {
+            A::zero()
+        }
     }
 }
 
 impl Simple for ClippedRelu {
     const LAYER: &'static str = "ClippedReluLayer";
-    type Rule = ClippedRelu;
+    type Rule<A: Float> = ClippedRelu<A>;
 
-    fn rule(&self) -> ClippedRelu {
-        *self
+    fn rule<A: Float>(&self) -> Result<ClippedRelu<A>> {
+        let cap = A::hyper(Self::LAYER, "cap", self.cap)?;
+        Ok(ClippedRelu { cap })
     }
 }
 
-impl ZeroSided for ClippedRelu {
-    fn set_at_zero(&mut self, side: AtZero) {
-        self.zero = side;
-    }
-}
-
-fn clipped(cap: f64) -> ClippedRelu {
-    ClippedRelu {
-        cap,
-        zero: AtZero::Inactive,
-    }
-}
+impl ZeroSided for ClippedRelu {}
 
 /// Clipped ReLU of one value: `min(max(0, x), cap)`, NaN for NaN, `+0.0`
 /// for `x <= 0`.
@@ -73,11 +64,11 @@ fn clipped(cap: f64) -> ClippedRelu {
 /// assert_eq!(clipped_relu(3.0, 6.0), 3.0);
 /// assert_eq!(clipped_relu(9.0, 6.0), 6.0);
 /// assert_eq!(clipped_relu(f64::INFINITY, 6.0), 6.0);
-/// assert!(clipped_relu(-0.0, 6.0).is_sign_positive());
+/// assert!(clipped_relu(-0.0f64, 6.0).is_sign_positive());
 /// assert!(clipped_relu(f64::NAN, 6.0).is_nan());
 /// ```
-pub fn clipped_relu(x: f64, cap: f64) -> f64 {
-    apply(clipped(cap), x, 0.0)
+pub fn clipped_relu<A: Float>(x: A, cap: A) -> A {
+    apply(ClippedRelu { cap }, x, A::zero())
 }
 
 /// The derivative of [`clipped_relu`] at `x`: 1 for `0 < x < cap` and NaN,
@@ -94,8 +85,8 @@ pub fn clipped_relu(x: f64, cap: f64) -> f64 {
 /// assert_eq!(clipped_relu_grad(0.0, 6.0), 0.0);
 /// assert_eq!(clipped_relu_grad(f64::NAN, 6.0), 1.0);
 /// ```
-pub fn clipped_relu_grad(x: f64, cap: f64) -> f64 {
-    derivative(clipped(cap), x, 0.0)
+pub fn clipped_relu_grad<A: Float>(x: A, cap: A) -> A {
+    derivative(ClippedRelu { cap }, x, A::zero())
 }
 
 /// Clipped rectified linear unit, `y = min(max(0, x), cap)`, as a layer:
@@ -120,16 +111,20 @@ pub fn clipped_relu_grad(x: f64, cap: f64) -> f64 {
 /// everywhere; and PyTorch's `hardtanh(-0.0)` is `-0.0`, where this layer's
 /// zeros are `+0.0`, as ReLU's are.
 ///
+/// In `f32` the cap is rounded to `f32`, as PyTorch rounds it; a cap that
+/// overflows `f32` is an error there (PyTorch refuses it too).
+///
 /// # Shapes
 ///
-/// - input: `(batch, features)`, any layout (standard, transposed, sliced)
+/// - input: any shape (`(batch, features)` in the [`Layer`](crate::Layer)
+///   impl), any layout (standard, transposed, permuted, sliced)
 /// - output: same as input, standard layout
 /// - grad_output and grad_input: same as the last forward's input
 ///
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, ClippedReluLayer, Layer};
+/// use rectify::{ndarray::array, ClippedReluLayer};
 ///
 /// let mut relu6 = ClippedReluLayer::relu6();
 /// let y = relu6.forward(&array![[-1.0, 3.0, 6.0, 9.0]])?;
@@ -160,7 +155,7 @@ impl Rectifier<ClippedRelu> {
     /// ```
     pub fn new(cap: f64) -> Result<Self> {
         let cap = hyper(ClippedRelu::LAYER, "cap", cap).positive()?;
-        Ok(Rectifier::of(clipped(cap)))
+        Ok(Rectifier::of(ClippedRelu { cap }))
     }
 
     /// ReLU6, `min(max(0, x), 6)`: PyTorch's `nn.ReLU6`.
@@ -173,7 +168,7 @@ impl Rectifier<ClippedRelu> {
     /// assert_eq!(ClippedReluLayer::relu6().cap(), 6.0);
     /// ```
     pub fn relu6() -> Self {
-        Rectifier::of(clipped(6.0))
+        Rectifier::of(ClippedRelu { cap: 6.0 })
     }
 
     /// The cap.
@@ -187,8 +182,8 @@ mod tests {
     use ndarray::array;
 
     use super::*;
-    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
-    use crate::{Layer, LayerError};
+    use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
+    use crate::LayerError;
 
     /// X is 1, -10, 0, 15, -20, -0.0, inf, -inf, NaN; with cap 15 the kink
     /// at the cap is in the table.
@@ -251,12 +246,16 @@ mod tests {
         assert_eq!(mask, array![[false, false, true, false, false, true]]);
     }
 
-    #[test]
-    fn every_path_agrees_bit_for_bit() {
-        for side in [AtZero::Inactive, AtZero::Active] {
-            for cap in [6.0, 1.0, 1e-300, 5.0] {
-                paths_agree(ClippedReluLayer::new(cap).unwrap().at_zero(side));
-            }
+    impl<A: Float> Examples<A> for ClippedReluLayer {
+        type Member = ClippedRelu;
+        fn examples(_cols: usize) -> Vec<ClippedReluLayer> {
+            let sides = [AtZero::Inactive, AtZero::Active];
+            let caps = [6.0, 1.0, 1e-300, 5.0, 6.1];
+            let layer = |side, cap| ClippedReluLayer::new(cap).unwrap().at_zero(side);
+            sides
+                .into_iter()
+                .flat_map(|side| caps.map(|cap| layer(side, cap)))
+                .collect()
         }
     }
 }

@@ -1,50 +1,64 @@
-//! The rectifier kernel: a [`Rule`] (what one member does to a few lanes),
-//! where each element's slope comes from ([`Slopes`]), what a member keeps
-//! or learns beyond the mask ([`Tap`]), and the three passes that combine
-//! them: [`Forward`], [`Predict`] and [`Backward`]. The loops in `loops` run
-//! the passes; the layer in `rectifier` calls them.
+//! The rectifier kernel: a [`Rule`] (what one member does to one value, and
+//! its derivative), where each element's slope comes from ([`Slopes`]), what
+//! a member keeps or learns beyond the mask ([`Tap`]), and the three passes
+//! that combine them over one block of 64 elements: [`Forward`],
+//! [`Predict`] and [`Backward`]. `loops` runs the passes over whole arrays,
+//! on the widest SIMD the CPU has; `rectifier` calls them.
+//!
+//! Everything here is written for one value at a time. The loops compile
+//! it for 64-element blocks with AVX-512, AVX2 or the baseline, and the
+//! compiler turns each block into vector code; since it only regroups the
+//! same IEEE operations, every path gives the same bits (the tests check
+//! it).
 //!
 //! Element `n` of an array is its row-major (logical) index: block
-//! `k = n / 64`, lane `i = n % 64`. Slopes and taps see `(k, i)`, so what
-//! they give an element depends on its (row, column), never on the memory
-//! layout, the code path or the thread.
+//! `k = n / 64`, position `i = n % 64`. Slopes and taps see `(k, i)`, so
+//! what they give an element depends on its logical index, never on the
+//! memory layout, the code path or the thread.
 
-use ndarray::{Array2, ArrayRef2};
+use super::AtZero;
+use crate::Float;
 
-use super::lanes::Lanes;
-use super::loops::{self, Pass, WORD};
-use crate::alloc::Need;
+/// Elements per block: one mask word.
+pub(super) const WORD: usize = u64::BITS as usize;
 
-/// How one member of the family treats its inputs, written once over
-/// [`Lanes`], so that the portable path, the SIMD paths and the scalar
-/// functions all run the same operations.
-pub trait Rule: Copy + Send + Sync {
-    /// Which lanes of `x` are on the active side (where the gradient passes
-    /// unchanged), and the activation of `x`, given each lane's slope.
-    fn forward<V: Lanes>(self, x: V, slope: V) -> (V::Mask, V);
-    /// The gradient passed back through lanes on the given sides, given
-    /// upstream `g` and each lane's slope.
-    fn backward<V: Lanes>(self, g: V, active: V::Mask, slope: V) -> V;
+/// How one member of the family treats one value: its forward value and its
+/// derivative, side by side.
+///
+/// The rule is the whole of a member's arithmetic: the layers, the scalar
+/// functions and every SIMD path run it, so they agree bit for bit.
+pub trait Rule<A: Float>: Copy + Send + Sync {
+    /// Whether `x` is on the active side (where the gradient passes
+    /// unchanged), and the activation of `x`, given its slope and the side
+    /// that `±0.0` falls on.
+    fn forward(self, x: A, slope: A, zero: AtZero) -> (bool, A);
+    /// The gradient passed back for upstream `g` through an input on the
+    /// given side with the given slope.
+    fn backward(self, g: A, active: bool, slope: A) -> A;
 }
 
 /// `rule` applied to one value with the given slope.
-pub(crate) fn apply<R: Rule>(rule: R, x: f64, slope: f64) -> f64 {
-    rule.forward(x, slope).1
+pub(crate) fn apply<A: Float, R: Rule<A>>(rule: R, x: A, slope: A) -> A {
+    rule.forward(x, slope, AtZero::Inactive).1
 }
 
 /// The derivative of `rule` at `x`: the gradient it passes back for an
-/// upstream gradient of 1.
-pub(crate) fn derivative<R: Rule>(rule: R, x: f64, slope: f64) -> f64 {
-    rule.backward(1.0, rule.forward(x, slope).0, slope)
+/// upstream gradient of 1, with `±0.0` inactive.
+pub(crate) fn derivative<A: Float, R: Rule<A>>(rule: R, x: A, slope: A) -> A {
+    let active = rule.forward(x, slope, AtZero::Inactive).0;
+    rule.backward(A::one(), active, slope)
 }
 
 /// Where each element's slope comes from.
-pub trait Slopes: Copy + Send + Sync {
+pub trait Slopes<A>: Copy + Send + Sync {
+    /// Whether the slopes are computed per element (and gain from AVX-512's
+    /// integer lanes).
+    const DRAWN: bool = false;
     /// Starts block `k`.
     #[inline(always)]
     fn begin(&mut self, _k: usize) {}
-    /// The slopes of elements `i..i + V::N` of the current block.
-    fn lanes<V: Lanes>(&self, i: usize) -> V;
+    /// The slope of element `i` of the current block.
+    fn at(&self, i: usize) -> A;
     /// The same slopes for the blocks from `k` on, numbered from 0.
     #[cfg(feature = "rayon")]
     fn skip_blocks(self, k: usize) -> Self;
@@ -52,12 +66,12 @@ pub trait Slopes: Copy + Send + Sync {
 
 /// One slope for every element (ignored by the rules that have none).
 #[derive(Debug, Clone, Copy)]
-pub struct Fixed(pub f64);
+pub struct Fixed<A>(pub A);
 
-impl Slopes for Fixed {
+impl<A: Float> Slopes<A> for Fixed<A> {
     #[inline(always)]
-    fn lanes<V: Lanes>(&self, _i: usize) -> V {
-        V::splat(self.0)
+    fn at(&self, _i: usize) -> A {
+        self.0
     }
 
     #[cfg(feature = "rayon")]
@@ -66,64 +80,73 @@ impl Slopes for Fixed {
     }
 }
 
-/// Slopes that repeat along each row: element `n` has `slopes[n % cols]`
-/// (one per column, or one shared with a period of 1).
+/// Slopes that repeat with a period along the row-major order: element `n`
+/// has `table[n % period]`. PReLU's per-channel slopes of an input
+/// `(N, C, rest…)` have period `C·len(rest)`, each slope repeated
+/// `len(rest)` times; one shared slope has period 1.
 #[derive(Debug, Clone, Copy)]
-pub struct Columns<'a> {
-    /// `table[j] = slopes[j % cols]` for `j < cols + WORD`, so that the
-    /// slopes of a block starting in column `c` are `table[c..]`.
-    table: &'a [f64],
-    cols: usize,
+pub struct Periodic<'a, A> {
+    /// `period + WORD` entries, so that the slopes of a block starting at
+    /// position `p` of the period are `table[p..p + WORD]`.
+    table: &'a [A],
+    period: usize,
     first: usize,
     /// Where the current block's slopes start in the table.
     start: usize,
     /// The current block's slopes: `table[start..start + WORD]`.
-    block: &'a [f64; WORD],
+    block: &'a [A; WORD],
 }
 
-impl<'a> Columns<'a> {
-    /// `slopes` laid out with period `cols` in `table`, whose buffer is
-    /// reused.
-    pub fn new(slopes: &[f64], cols: usize, table: &'a mut Vec<f64>) -> Self {
+impl<'a, A: Float> Periodic<'a, A> {
+    /// `slopes[c]` for the `inner` consecutive elements of channel `c`, for
+    /// `period / inner` channels (`slopes` holds one, shared, or one per
+    /// channel), laid out in `table`, whose buffer is reused.
+    pub fn new(slopes: &[A], inner: usize, period: usize, table: &'a mut Vec<A>) -> Self {
         table.clear();
-        table.extend(slopes.iter().cycle().take(cols + WORD));
-        Columns::laid_out(table, cols)
+        let channel = |j: usize| {
+            if slopes.len() == 1 {
+                0
+            } else {
+                j / inner % slopes.len()
+            }
+        };
+        table.extend((0..period + WORD).map(|j| slopes[channel(j)]));
+        Periodic::laid_out(table, period)
     }
 
-    /// Slopes already laid out by [`Columns::new`] for `cols` columns.
-    pub fn laid_out(table: &'a [f64], cols: usize) -> Self {
-        Columns {
+    /// Slopes already laid out by [`Periodic::new`] for `period`.
+    pub fn laid_out(table: &'a [A], period: usize) -> Self {
+        Periodic {
             table,
-            cols,
+            period,
             first: 0,
             start: 0,
             block: window(table, 0),
         }
     }
 
-    /// The column of the current block's first element: where its slopes
-    /// start in the table.
+    /// The position in the period of the current block's first element.
     #[inline(always)]
     pub fn start(&self) -> usize {
         self.start
     }
 }
 
-impl Slopes for Columns<'_> {
+impl<A: Float> Slopes<A> for Periodic<'_, A> {
     #[inline(always)]
     fn begin(&mut self, k: usize) {
-        self.start = ((self.first + k) * WORD) % self.cols;
+        self.start = ((self.first + k) * WORD) % self.period;
         self.block = window(self.table, self.start);
     }
 
     #[inline(always)]
-    fn lanes<V: Lanes>(&self, i: usize) -> V {
-        V::load(&self.block[i..])
+    fn at(&self, i: usize) -> A {
+        self.block[i]
     }
 
     #[cfg(feature = "rayon")]
     fn skip_blocks(self, k: usize) -> Self {
-        Columns {
+        Periodic {
             first: self.first + k,
             ..self
         }
@@ -131,8 +154,9 @@ impl Slopes for Columns<'_> {
 }
 
 /// A slope drawn from U(lower, upper) for each element, the same for the
-/// same key and element every time: `lower + h·((upper - lower)·2^-32)`,
-/// where `h` is [`Lanes::hashed`] seeded by `key` and the element's block.
+/// same key and element every time: `lower + h·((upper - lower)·2^-32)` in
+/// `f64`, rounded to the element type, where `h` is [`hash32`] of the
+/// block's seed plus the element's position.
 #[derive(Debug, Clone, Copy)]
 pub struct Drawn {
     key: u64,
@@ -166,15 +190,29 @@ pub(crate) fn mix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-impl Slopes for Drawn {
+/// Chris Wellons' `lowbias32`: a bijection of `u32` with good avalanche on
+/// consecutive inputs.
+#[inline(always)]
+pub(crate) fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+impl<A: Float> Slopes<A> for Drawn {
+    const DRAWN: bool = true;
+
     #[inline(always)]
     fn begin(&mut self, k: usize) {
         self.seed = mix64(self.key ^ mix64((self.first + k) as u64)) as u32;
     }
 
     #[inline(always)]
-    fn lanes<V: Lanes>(&self, i: usize) -> V {
-        V::splat(self.lower).add(V::hashed(self.seed, i).mul(V::splat(self.scale)))
+    fn at(&self, i: usize) -> A {
+        let h = f64::from(hash32(self.seed.wrapping_add(i as u32)));
+        A::round_from(self.lower + h * self.scale)
     }
 
     #[cfg(feature = "rayon")]
@@ -188,18 +226,17 @@ impl Slopes for Drawn {
 
 /// What a member keeps in a forward, or accumulates in a backward, beyond
 /// the mask; `()` for nothing.
-pub trait Tap: Send {
+pub trait Tap<A>: Send {
     /// Starts block `k`.
     #[inline(always)]
     fn begin(&mut self, _k: usize) {}
-    /// Sees input `x`, elements `i..i + V::N` of the current block, in a
-    /// forward.
+    /// Sees input `x`, element `i` of the current block, in a forward.
     #[inline(always)]
-    fn forward<V: Lanes>(&mut self, _x: V, _i: usize) {}
-    /// Sees upstream `g` and the recorded sides, elements `i..i + V::N` of
-    /// the current block, in a backward.
+    fn forward(&mut self, _x: A, _i: usize) {}
+    /// Sees upstream `g` and the recorded side of element `i` of the
+    /// current block, in a backward.
     #[inline(always)]
-    fn backward<V: Lanes>(&mut self, _g: V, _active: V::Mask, _i: usize) {}
+    fn backward(&mut self, _g: A, _active: bool, _i: usize) {}
     /// The tap over blocks `..k` and the tap over blocks `k..`, or itself
     /// if it cannot be split.
     #[cfg(feature = "rayon")]
@@ -208,50 +245,64 @@ pub trait Tap: Send {
         Self: Sized;
 }
 
-impl Tap for () {
+impl<A> Tap<A> for () {
     #[cfg(feature = "rayon")]
     fn split_at(self, _k: usize) -> Result<(Self, Self), Self> {
         Ok(((), ()))
     }
 }
 
+/// Where a block is read from and written to: `len()` elements.
+pub(super) trait Io<A> {
+    fn len(&self) -> usize;
+    /// Element `i` of the input.
+    fn load(&self, i: usize) -> A;
+    /// Writes element `i` of the output.
+    fn store(&mut self, i: usize, y: A);
+}
+
+/// A pass over one block at a time.
+pub(super) trait Pass<A>: Send {
+    /// Whether the pass runs faster on AVX-512 than on AVX2, where the CPU
+    /// has both (see `loops::Isa`).
+    const WIDE: bool;
+    /// Runs block `k`: every element of `io`, at most [`WORD`], each loaded
+    /// once and stored once.
+    fn block(&mut self, k: usize, io: &mut impl Io<A>);
+    /// The pass over blocks `..k` and the pass over blocks `k..` (which
+    /// numbers them from 0), or the pass itself if it cannot be split.
+    #[cfg(feature = "rayon")]
+    fn split_at(self, k: usize) -> Result<(Self, Self), Self>
+    where
+        Self: Sized;
+}
+
 /// The forward pass: applies a rule and records each element's side,
 /// element `i` of block `k` at bit `i` of `bits[k]`.
 pub(super) struct Forward<'a, R, S, T> {
     pub(super) rule: R,
+    pub(super) zero: AtZero,
     pub(super) slopes: S,
     pub(super) tap: T,
     pub(super) bits: &'a mut [u64],
 }
 
-impl<R: Rule, S: Slopes, T: Tap> Pass for Forward<'_, R, S, T> {
-    #[inline(always)]
-    fn begin(&mut self, k: usize) -> u64 {
-        // Checked here rather than in `finish`, so that the compiler does
-        // not keep the block's lane masks alive across the check.
-        assert!(k < self.bits.len(), "one mask word per block");
-        self.slopes.begin(k);
-        self.tap.begin(k);
-        0
-    }
+impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Forward<'_, R, S, T> {
+    const WIDE: bool = A::NARROW || S::DRAWN;
 
     #[inline(always)]
-    fn lanes<V: Lanes>(&mut self, x: V, i: usize, word: &mut u64) -> V {
-        let (active, y) = self.rule.forward(x, self.slopes.lanes(i));
-        self.tap.forward(x, i);
-        *word |= V::to_bits(active) << i;
-        y
-    }
-
-    #[inline(always)]
-    fn finish(&mut self, k: usize, word: u64) {
-        self.bits[k] = word;
+    fn block(&mut self, k: usize, io: &mut impl Io<A>) {
+        match self.zero {
+            AtZero::Inactive => self.block_on::<A, false>(k, io),
+            AtZero::Active => self.block_on::<A, true>(k, io),
+        }
     }
 
     #[cfg(feature = "rayon")]
     fn split_at(self, k: usize) -> Result<(Self, Self), Self> {
         let Forward {
             rule,
+            zero,
             slopes,
             tap,
             bits,
@@ -260,23 +311,18 @@ impl<R: Rule, S: Slopes, T: Tap> Pass for Forward<'_, R, S, T> {
             Ok((ta, tb)) => {
                 let (a, b) = bits.split_at_mut(k);
                 let (sa, sb) = (slopes, slopes.skip_blocks(k));
-                Ok((
-                    Forward {
-                        rule,
-                        slopes: sa,
-                        tap: ta,
-                        bits: a,
-                    },
-                    Forward {
-                        rule,
-                        slopes: sb,
-                        tap: tb,
-                        bits: b,
-                    },
-                ))
+                let half = |slopes, tap, bits| Forward {
+                    rule,
+                    zero,
+                    slopes,
+                    tap,
+                    bits,
+                };
+                Ok((half(sa, ta, a), half(sb, tb, b)))
             }
             Err(tap) => Err(Forward {
                 rule,
+                zero,
                 slopes,
                 tap,
                 bits,
@@ -285,29 +331,68 @@ impl<R: Rule, S: Slopes, T: Tap> Pass for Forward<'_, R, S, T> {
     }
 }
 
+impl<R, S, T> Forward<'_, R, S, T> {
+    /// [`Pass::block`] with the side of `±0.0` fixed at compile time
+    /// (`ACTIVE` for [`AtZero::Active`]), so that each side compiles to its
+    /// own straight vector code.
+    #[inline(always)]
+    fn block_on<A: Float, const ACTIVE: bool>(&mut self, k: usize, io: &mut impl Io<A>)
+    where
+        R: Rule<A>,
+        S: Slopes<A>,
+        T: Tap<A>,
+    {
+        self.slopes.begin(k);
+        self.tap.begin(k);
+        let mut word = 0;
+        for i in 0..io.len().min(WORD) {
+            let x = io.load(i);
+            let (active, y) = self.rule.forward(x, self.slopes.at(i), side::<ACTIVE>());
+            self.tap.forward(x, i);
+            io.store(i, y);
+            word |= u64::from(active) << i;
+        }
+        self.bits[k] = word;
+    }
+}
+
+/// The side of `±0.0` that `ACTIVE` stands for.
+#[inline(always)]
+const fn side<const ACTIVE: bool>() -> AtZero {
+    if ACTIVE {
+        AtZero::Active
+    } else {
+        AtZero::Inactive
+    }
+}
+
 /// The inference pass: applies a rule, records nothing.
 pub(super) struct Predict<R, S> {
     pub(super) rule: R,
+    pub(super) zero: AtZero,
     pub(super) slopes: S,
 }
 
-impl<R: Rule, S: Slopes> Pass for Predict<R, S> {
-    #[inline(always)]
-    fn begin(&mut self, k: usize) -> u64 {
-        self.slopes.begin(k);
-        0
-    }
+impl<A: Float, R: Rule<A>, S: Slopes<A>> Pass<A> for Predict<R, S> {
+    const WIDE: bool = A::NARROW || S::DRAWN;
 
     #[inline(always)]
-    fn lanes<V: Lanes>(&mut self, x: V, i: usize, _word: &mut u64) -> V {
-        self.rule.forward(x, self.slopes.lanes(i)).1
+    fn block(&mut self, k: usize, io: &mut impl Io<A>) {
+        self.slopes.begin(k);
+        for i in 0..io.len().min(WORD) {
+            let y = self
+                .rule
+                .forward(io.load(i), self.slopes.at(i), self.zero)
+                .1;
+            io.store(i, y);
+        }
     }
 
     #[cfg(feature = "rayon")]
     fn split_at(self, k: usize) -> Result<(Self, Self), Self> {
         let b = Predict {
-            rule: self.rule,
             slopes: self.slopes.skip_blocks(k),
+            ..self
         };
         Ok((self, b))
     }
@@ -322,19 +407,19 @@ pub(super) struct Backward<'a, R, S, T> {
     pub(super) bits: &'a [u64],
 }
 
-impl<R: Rule, S: Slopes, T: Tap> Pass for Backward<'_, R, S, T> {
-    #[inline(always)]
-    fn begin(&mut self, k: usize) -> u64 {
-        self.slopes.begin(k);
-        self.tap.begin(k);
-        self.bits[k]
-    }
+impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Backward<'_, R, S, T> {
+    const WIDE: bool = A::NARROW || S::DRAWN;
 
     #[inline(always)]
-    fn lanes<V: Lanes>(&mut self, g: V, i: usize, word: &mut u64) -> V {
-        let active = V::from_bits(*word, i);
-        self.tap.backward(g, active, i);
-        self.rule.backward(g, active, self.slopes.lanes(i))
+    fn block(&mut self, k: usize, io: &mut impl Io<A>) {
+        self.slopes.begin(k);
+        self.tap.begin(k);
+        let word = self.bits[k];
+        for i in 0..io.len().min(WORD) {
+            let (g, active) = (io.load(i), (word >> i) & 1 == 1);
+            self.tap.backward(g, active, i);
+            io.store(i, self.rule.backward(g, active, self.slopes.at(i)));
+        }
     }
 
     #[cfg(feature = "rayon")]
@@ -348,20 +433,13 @@ impl<R: Rule, S: Slopes, T: Tap> Pass for Backward<'_, R, S, T> {
         match tap.split_at(k) {
             Ok((ta, tb)) => {
                 let (a, b) = bits.split_at(k);
-                Ok((
-                    Backward {
-                        rule,
-                        slopes,
-                        tap: ta,
-                        bits: a,
-                    },
-                    Backward {
-                        rule,
-                        slopes: slopes.skip_blocks(k),
-                        tap: tb,
-                        bits: b,
-                    },
-                ))
+                let half = |slopes, tap, bits| Backward {
+                    rule,
+                    slopes,
+                    tap,
+                    bits,
+                };
+                Ok((half(slopes, ta, a), half(slopes.skip_blocks(k), tb, b)))
             }
             Err(tap) => Err(Backward {
                 rule,
@@ -373,59 +451,10 @@ impl<R: Rule, S: Slopes, T: Tap> Pass for Backward<'_, R, S, T> {
     }
 }
 
-/// Where a pass writes its output: a new buffer that it fills from a
-/// standard-layout input as it reads it (no copy followed by a second
-/// pass), or a standard-layout array that it rewrites in place.
-pub(super) enum Output<'a> {
-    Fill(&'a [f64], Vec<f64>, (usize, usize)),
-    InPlace(Array2<f64>),
-}
-
-impl<'a> Output<'a> {
-    /// Room for a pass over `input` into a new array: a buffer, or a
-    /// standard-layout copy of an input in any other layout.
-    pub(super) fn new(input: &'a ArrayRef2<f64>, need: Need<2>) -> crate::Result<Self> {
-        Ok(match input.as_slice() {
-            Some(src) => Output::Fill(src, need.buffer()?, input.dim()),
-            None => Output::InPlace(need.copy(input)?),
-        })
-    }
-
-    /// Room for a pass over `a` in place: `a` itself, copied first only if
-    /// it is not in standard layout.
-    pub(super) fn owned(a: Array2<f64>, need: Need<2>) -> crate::Result<Output<'static>> {
-        Ok(Output::InPlace(if a.is_standard_layout() {
-            a
-        } else {
-            need.copy(&a)?
-        }))
-    }
-
-    /// The output of `pass`.
-    pub(super) fn run(self, pass: impl Pass) -> Array2<f64> {
-        match self {
-            Output::Fill(src, buffer, dim) => {
-                let out = loops::copied(pass, src, buffer);
-                Array2::from_shape_vec(dim, out).expect("the input's shape holds its elements")
-            }
-            Output::InPlace(mut a) => {
-                loops::in_place(pass, slice_of(&mut a));
-                a
-            }
-        }
-    }
-}
-
-/// The row-major slice of an array known to be in standard layout.
-fn slice_of(a: &mut Array2<f64>) -> &mut [f64] {
-    a.as_slice_mut()
-        .expect("a standard-layout array is one row-major slice")
-}
-
 /// The `WORD` elements of `a` from `start`: a fixed-size window, so that
-/// the lanes of a block index it without bounds checks.
+/// the elements of a block index it without bounds checks.
 #[inline(always)]
-pub(super) fn window(a: &[f64], start: usize) -> &[f64; WORD] {
+pub(super) fn window<A>(a: &[A], start: usize) -> &[A; WORD] {
     a[start..start + WORD]
         .try_into()
         .expect("a window of WORD elements")
@@ -433,16 +462,10 @@ pub(super) fn window(a: &[f64], start: usize) -> &[f64; WORD] {
 
 /// [`window`] of a mutable slice.
 #[inline(always)]
-pub(super) fn window_mut(a: &mut [f64], start: usize) -> &mut [f64; WORD] {
+pub(super) fn window_mut<A>(a: &mut [A], start: usize) -> &mut [A; WORD] {
     (&mut a[start..start + WORD])
         .try_into()
         .expect("a window of WORD elements")
-}
-
-/// The first element of block `k`, as an index into a row-major slice.
-#[inline(always)]
-pub(super) fn start_of(k: usize) -> usize {
-    k * WORD
 }
 
 #[cfg(test)]
@@ -450,14 +473,22 @@ mod tests {
     use ndarray::Array2;
 
     use super::super::AtZero;
+    use crate::{Float, Layer, LeakyReluLayer, ReluLayer};
 
-    /// The semantics table of DESIGN.md, hand-computed, with the awkward
+    /// The semantics table of the README, hand-computed, with the awkward
     /// values both inside a SIMD block (the first 64 elements) and in the
     /// scalar tail, through every entry point.
     #[test]
     fn semantics_table_holds_in_blocks_and_tails() {
-        use crate::{Layer, LeakyReluLayer, ReluLayer};
+        table_in_blocks_and_tails::<f32>();
+        table_in_blocks_and_tails::<f64>();
+    }
 
+    fn table_in_blocks_and_tails<A: Float>()
+    where
+        ReluLayer: Layer<A>,
+        LeakyReluLayer: Layer<A>,
+    {
         let (nan, inf) = (f64::NAN, f64::INFINITY);
         let x = [2.5, -4.0, 0.0, -0.0, inf, -inf, nan];
         let g = [3.0, 5.0, 7.0, -11.0, 13.0, 17.0, 19.0];
@@ -468,8 +499,8 @@ mod tests {
         let leaky = [2.5, -1.0, 0.0, -0.0, inf, -inf, nan];
         let leaky_grad = [3.0, 1.25, 1.75, -2.75, 13.0, 4.25, 4.75];
         let leaky_active_grad = [3.0, 1.25, 7.0, -11.0, 13.0, 4.25, 4.75];
-        type Case = (Box<dyn Layer>, [f64; 7], [f64; 7]);
-        let cases: [Case; 4] = [
+        type Case<A> = (Box<dyn Layer<A>>, [f64; 7], [f64; 7]);
+        let cases: [Case<A>; 4] = [
             (Box::new(ReluLayer::new()), relu, relu_grad),
             (
                 Box::new(ReluLayer::new().at_zero(AtZero::Active)),
@@ -490,18 +521,25 @@ mod tests {
         for (mut layer, want_y, want_dx) in cases {
             // Element i of x at columns 9 + i (in the SIMD block) and
             // 64 + 9 + i (in the tail of a 1x80 array); ones elsewhere.
-            let mut input = Array2::from_elem((1, 80), 1.0);
-            let mut upstream = Array2::from_elem((1, 80), 1.0);
+            let mut input = Array2::from_elem((1, 80), A::one());
+            let mut upstream = Array2::from_elem((1, 80), A::one());
             for (i, (&xi, &gi)) in x.iter().zip(&g).enumerate() {
                 for col in [9 + i, 73 + i] {
-                    input[[0, col]] = xi;
-                    upstream[[0, col]] = gi;
+                    input[[0, col]] = A::round_from(xi);
+                    upstream[[0, col]] = A::round_from(gi);
                 }
             }
-            let check = |what: &str, a: &Array2<f64>, want: &[f64; 7]| {
+            let check = |what: &str, a: &Array2<A>, want: &[f64; 7]| {
                 for (i, w) in want.iter().enumerate() {
                     for col in [9 + i, 73 + i] {
-                        assert_eq!(a[[0, col]].to_bits(), w.to_bits(), "{what} of {}", x[i]);
+                        let want = A::round_from(*w).bits();
+                        assert_eq!(
+                            a[[0, col]].bits(),
+                            want,
+                            "{what} of {} in {}",
+                            x[i],
+                            A::NAME
+                        );
                     }
                 }
             };
@@ -528,12 +566,11 @@ mod tests {
     #[test]
     #[allow(deprecated)] // `_mm_getcsr` and `_mm_setcsr`: the plainest way to set DAZ
     fn zero_side_holds_with_denormals_are_zero() {
-        use crate::{Layer, LeakyReluLayer, ReluLayer};
         use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
 
         const DAZ: u32 = 1 << 6;
         // Zeros at columns 3 and 4 (in a SIMD block) and 67 and 68 (in the tail).
-        let mut x = Array2::from_elem((1, 70), -1.0);
+        let mut x = Array2::from_elem((1, 70), -1.0f64);
         for col in [3, 67] {
             x[[0, col]] = 0.0;
             x[[0, col + 1]] = -0.0;

@@ -1,11 +1,10 @@
 //! [`LeakyReluLayer`] and the scalar [`leaky_relu`]: `x` if `x > 0`, else `slope·x`.
 
 use super::kernel::{apply, derivative, Rule};
-use super::lanes::Lanes;
 use super::rectifier::{Rectifier, Simple, ZeroSided};
 use super::AtZero;
 use crate::validate::hyper;
-use crate::Result;
+use crate::{Float, Result};
 
 /// The leaky rule: `x` on the active side, `slope·x` on the other, always
 /// (as in PyTorch), so with slope 0 an input of `-inf` gives NaN (`0·∞`).
@@ -16,26 +15,22 @@ use crate::Result;
 /// PyTorch's `rrelu_with_noise`); otherwise NaN is on the slope side (as in
 /// `leaky_relu` and `prelu`). Either way its output is NaN.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Leaky<const NAN_ACTIVE: bool = false> {
-    pub(crate) zero: AtZero,
-}
+pub struct Leaky<const NAN_ACTIVE: bool = false>;
 
-impl<const NAN_ACTIVE: bool> Rule for Leaky<NAN_ACTIVE> {
+impl<A: Float, const NAN_ACTIVE: bool> Rule<A> for Leaky<NAN_ACTIVE> {
     #[inline(always)]
-    fn forward<V: Lanes>(self, x: V, slope: V) -> (V::Mask, V) {
-        let zero = V::splat(0.0);
-        let active = match (NAN_ACTIVE, self.zero.is_active()) {
-            (false, false) => x.gt(zero),
-            (false, true) => x.ge(zero),
-            (true, false) => x.not_le(zero),
-            (true, true) => x.not_lt(zero),
-        };
-        (active, V::select(active, x, x.mul(slope)))
+    fn forward(self, x: A, slope: A, zero: AtZero) -> (bool, A) {
+        let active = x > A::zero() || zero.holds(x) || (NAN_ACTIVE && x.is_nan());
+        (active, if active { x } else { x * slope })
     }
 
     #[inline(always)]
-    fn backward<V: Lanes>(self, g: V, active: V::Mask, slope: V) -> V {
-        V::select(active, g, g.mul(slope))
+    fn backward(self, g: A, active: bool, slope: A) -> A {
+        if active {
+            g
+        } else {
+            g * slope
+        }
     }
 }
 
@@ -43,39 +38,32 @@ impl<const NAN_ACTIVE: bool> Rule for Leaky<NAN_ACTIVE> {
 #[derive(Debug, Clone, Copy)]
 pub struct LeakyRelu {
     slope: f64,
-    pub(crate) rule: Leaky,
 }
 
 impl Default for LeakyRelu {
     /// Slope 0.01, as in Maas et al. (2013) and PyTorch.
     fn default() -> Self {
-        LeakyRelu {
-            slope: 0.01,
-            rule: Leaky::default(),
-        }
+        LeakyRelu { slope: 0.01 }
     }
 }
 
 impl Simple for LeakyRelu {
     const LAYER: &'static str = "LeakyReluLayer";
-    type Rule = Leaky;
+    type Rule<A: Float> = Leaky;
 
-    fn rule(&self) -> Leaky {
-        self.rule
+    fn rule<A: Float>(&self) -> Result<Leaky> {
+        Ok(Leaky)
     }
 
-    fn slope(&self) -> f64 {
-        self.slope
-    }
-}
-
-impl ZeroSided for LeakyRelu {
-    fn set_at_zero(&mut self, side: AtZero) {
-        self.rule.zero = side;
+    fn slope<A: Float>(&self) -> Result<A> {
+        A::hyper(Self::LAYER, "negative_slope", self.slope)
     }
 }
 
-/// Leaky ReLU of one value: `x` if `x > 0`, else `negative_slope·x`.
+impl ZeroSided for LeakyRelu {}
+
+/// Leaky ReLU of one value: `x` if `x > 0`, else `negative_slope·x`, in
+/// the value's type.
 ///
 /// The tutorial's `leaky_relu` with its 0.01 as a parameter. NaN gives NaN.
 /// The slope is not validated here (a NaN slope gives NaN for every
@@ -91,8 +79,8 @@ impl ZeroSided for LeakyRelu {
 /// assert_eq!(leaky_relu(f64::NEG_INFINITY, 0.01), f64::NEG_INFINITY);
 /// assert!(leaky_relu(f64::NAN, 0.01).is_nan());
 /// ```
-pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
-    apply(Leaky::<false>::default(), x, negative_slope)
+pub fn leaky_relu<A: Float>(x: A, negative_slope: A) -> A {
+    apply(Leaky::<false>, x, negative_slope)
 }
 
 /// d(Leaky ReLU)/dx at `x`: 1 for `x > 0`, `negative_slope` otherwise,
@@ -107,8 +95,8 @@ pub fn leaky_relu(x: f64, negative_slope: f64) -> f64 {
 /// assert_eq!(leaky_relu_grad(-10.0, 0.01), 0.01);
 /// assert_eq!(leaky_relu_grad(0.0, 0.01), 0.01);
 /// ```
-pub fn leaky_relu_grad(x: f64, negative_slope: f64) -> f64 {
-    derivative(Leaky::<false>::default(), x, negative_slope)
+pub fn leaky_relu_grad<A: Float>(x: A, negative_slope: A) -> A {
+    derivative(Leaky::<false>, x, negative_slope)
 }
 
 /// Leaky rectified linear unit, `y = x` if `x > 0`, else `negative_slope·x`,
@@ -125,23 +113,27 @@ pub fn leaky_relu_grad(x: f64, negative_slope: f64) -> f64 {
 /// | `±0.0` | `slope·x` (`x` with [`AtZero::Active`]) | `slope·g` (`g` with [`AtZero::Active`]) |
 /// | NaN | NaN | `slope·g` |
 ///
+/// In `f32` the slope is rounded to `f32` (`0.01` is `0.01f32`), as
+/// PyTorch rounds it for a float32 tensor.
+///
 /// # Shapes
 ///
-/// - input: `(batch, features)`, any layout (standard, transposed, sliced)
+/// - input: any shape (`(batch, features)` in the [`Layer`](crate::Layer)
+///   impl), any layout (standard, transposed, permuted, sliced)
 /// - output: same as input, standard layout
 /// - grad_output and grad_input: same as the last forward's input
 ///
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, AtZero, Layer, LeakyReluLayer};
+/// use rectify::{ndarray::array, AtZero, LeakyReluLayer};
 ///
 /// let mut leaky = LeakyReluLayer::new(0.1)?;
 /// assert_eq!(leaky.forward(&array![[-10.0, 0.0, 2.0]])?, array![[-1.0, 0.0, 2.0]]);
 /// assert_eq!(leaky.backward(&array![[1.0, 2.0, 3.0]])?, array![[0.1, 0.2, 3.0]]);
 ///
 /// let mut tutorial = LeakyReluLayer::default().at_zero(AtZero::Active);
-/// let y = tutorial.forward(&array![[-0.0]])?;
+/// let y = tutorial.forward(&array![[-0.0f64]])?;
 /// assert!(y[[0, 0]].is_sign_negative()); // the input itself, not slope·x
 /// assert_eq!(tutorial.backward(&array![[3.0]])?, array![[3.0]]);
 /// # Ok::<(), rectify::LayerError>(())
@@ -174,10 +166,7 @@ impl Rectifier<LeakyRelu> {
     /// ```
     pub fn new(negative_slope: f64) -> Result<Self> {
         let slope = hyper(LeakyRelu::LAYER, "negative_slope", negative_slope).finite()?;
-        Ok(Rectifier::of(LeakyRelu {
-            slope,
-            rule: Leaky::default(),
-        }))
+        Ok(Rectifier::of(LeakyRelu { slope }))
     }
 
     /// The slope for `x <= 0`.
@@ -197,8 +186,8 @@ mod tests {
     use ndarray::array;
 
     use super::*;
-    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
-    use crate::{Layer, LayerError, ReluLayer};
+    use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
+    use crate::{LayerError, ReluLayer};
 
     /// The expected outputs and input gradients, computed by hand for slope `a`.
     fn table(a: f64, side: AtZero) -> ([f64; 9], [f64; 9]) {
@@ -314,12 +303,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_path_agrees_bit_for_bit() {
-        for side in [AtZero::Inactive, AtZero::Active] {
-            for slope in [0.01, 0.0, -0.5, 3.0] {
-                paths_agree(LeakyReluLayer::new(slope).unwrap().at_zero(side));
-            }
+    impl<A: Float> Examples<A> for LeakyReluLayer {
+        type Member = LeakyRelu;
+        fn examples(_cols: usize) -> Vec<LeakyReluLayer> {
+            let sides = [AtZero::Inactive, AtZero::Active];
+            let slopes = [0.01, 0.0, -0.5, 3.0, 0.1];
+            let layer = |(side, slope)| LeakyReluLayer::new(slope).unwrap().at_zero(side);
+            sides
+                .into_iter()
+                .flat_map(|side| slopes.map(|slope| layer((side, slope))))
+                .collect()
         }
     }
 }

@@ -1,37 +1,236 @@
 //! The loops under the rectifier kernel: the only loops over the data. They
-//! run a [`Pass`] over a slice, 64 elements (one mask word) at a time, with
-//! the widest [`Lanes`] the CPU has, one lane for the tail, and threads for
-//! new arrays with the `rayon` feature.
+//! run a [`Pass`] over a slice, 64 elements (one mask word) at a time,
+//! compiled for the widest SIMD the CPU has ([`Isa`]), with threads for new
+//! arrays with the `rayon` feature; and [`Output`], where a pass writes.
 
 use std::mem::MaybeUninit;
 
-use super::lanes::Lanes;
-#[cfg(target_arch = "x86_64")]
-use super::lanes::{Avx2, Sse2};
+use ndarray::{Array, ArrayRef, Dimension};
 
-/// Elements per block: one mask word.
-pub(super) const WORD: usize = u64::BITS as usize;
+use super::kernel::{Io, Pass, WORD};
+use crate::alloc::Need;
+use crate::{Float, Result};
 
-/// What a pass does to each element, and the mask word it keeps per block.
+/// An instruction set the loops are compiled for, chosen at run time.
 ///
-/// The loops below do every load and store; a pass only maps values, so
-/// every element of a block is written exactly once, whatever the pass.
-pub(super) trait Pass: Send {
-    /// Starts block `k`; returns the word it starts from: its recorded
-    /// sides, or 0.
-    fn begin(&mut self, k: usize) -> u64;
-    /// The new values of `x`, elements `i..i + V::N` of the current block,
-    /// whose word is `word` (which the pass may update).
-    fn lanes<V: Lanes>(&mut self, x: V, i: usize, word: &mut u64) -> V;
-    /// Takes block `k`'s final word.
+/// The passes are written one value at a time; compiled with AVX-512 or
+/// AVX2 enabled, the compiler turns each 64-element block into vector code
+/// (compares into mask registers, blends, multiplies; the mask word from the
+/// compares directly with AVX-512). The baseline (SSE2 on x86_64) is the
+/// portable path, and every path gives the same bits.
+///
+/// A pass runs on AVX-512 only where it measured faster ([`Pass::WIDE`]):
+/// `f32` (16 lanes, and the compiler's AVX2 code for the `f32` mask word is
+/// slow) and drawn slopes (RReLU's hash, 32-bit lanes). Plain `f64` passes
+/// ran 10-30% slower with AVX-512 than with AVX2 on the Xeon measured (the
+/// README's Performance section), so they run on AVX2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    Baseline,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Isa {
+    /// Every instruction set this CPU runs, the widest last.
+    #[cfg(test)]
+    pub(super) fn available() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut all = vec![Isa::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") {
+                all.push(Isa::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512dq")
+            {
+                all.push(Isa::Avx512);
+            }
+        }
+        all
+    }
+
+    /// The instruction set a pass runs on: AVX-512 if the CPU has it and
+    /// `wide` (the pass gains from it), else AVX2 if the CPU has it, else the
+    /// baseline.
+    fn best(wide: bool) -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if wide
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512dq")
+            {
+                return Isa::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+
+    /// Runs `pass` over `data` in place.
+    pub(super) fn in_place<A: Float, P: Pass<A>>(self, pass: &mut P, data: &mut [A]) {
+        match self {
+            Isa::Baseline => blocks_in_place(pass, data),
+            // SAFETY: `available` and `best` return these only on CPUs with
+            // the features the functions are compiled for.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { in_place_avx2(pass, data) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { in_place_avx512(pass, data) },
+        }
+    }
+
+    /// Runs `pass` over `src` into `dst`, of the same length, writing every
+    /// element of `dst`.
+    pub(super) fn copied<A: Float, P: Pass<A>>(
+        self,
+        pass: &mut P,
+        src: &[A],
+        dst: &mut [MaybeUninit<A>],
+    ) {
+        match self {
+            Isa::Baseline => blocks_copied(pass, src, dst),
+            // SAFETY: as in `in_place`.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { copied_avx2(pass, src, dst) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { copied_avx512(pass, src, dst) },
+        }
+    }
+}
+
+/// [`blocks_in_place`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn in_place_avx2<A: Float, P: Pass<A>>(pass: &mut P, data: &mut [A]) {
+    blocks_in_place(pass, data);
+}
+
+/// [`blocks_copied`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn copied_avx2<A: Float, P: Pass<A>>(pass: &mut P, src: &[A], dst: &mut [MaybeUninit<A>]) {
+    blocks_copied(pass, src, dst);
+}
+
+/// [`blocks_in_place`] compiled for AVX-512.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F, BW, VL and DQ.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn in_place_avx512<A: Float, P: Pass<A>>(pass: &mut P, data: &mut [A]) {
+    blocks_in_place(pass, data);
+}
+
+/// [`blocks_copied`] compiled for AVX-512.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F, BW, VL and DQ.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn copied_avx512<A: Float, P: Pass<A>>(pass: &mut P, src: &[A], dst: &mut [MaybeUninit<A>]) {
+    blocks_copied(pass, src, dst);
+}
+
+/// Runs `pass` over `data` in place, block by block: whole blocks as
+/// fixed-size arrays (so that each compiles to straight vector code), then
+/// the tail.
+#[inline(always)]
+fn blocks_in_place<A: Float, P: Pass<A>>(pass: &mut P, data: &mut [A]) {
+    let mut blocks = data.chunks_exact_mut(WORD);
+    let mut k = 0;
+    for block in &mut blocks {
+        let block: &mut [A; WORD] = block.try_into().expect("a whole block");
+        pass.block(k, &mut InPlace(block));
+        k += 1;
+    }
+    let tail = blocks.into_remainder();
+    if !tail.is_empty() {
+        pass.block(k, &mut InPlace(tail));
+    }
+}
+
+/// Runs `pass` over `src` into `dst`, of the same length, block by block as
+/// [`blocks_in_place`] does; writes every element of `dst`.
+#[inline(always)]
+fn blocks_copied<A: Float, P: Pass<A>>(pass: &mut P, src: &[A], dst: &mut [MaybeUninit<A>]) {
+    assert_eq!(src.len(), dst.len());
+    let mut blocks = src.chunks_exact(WORD).zip(dst.chunks_exact_mut(WORD));
+    let mut k = 0;
+    for (src, dst) in &mut blocks {
+        let src: &[A; WORD] = src.try_into().expect("a whole block");
+        let dst: &mut [MaybeUninit<A>; WORD] = dst.try_into().expect("a whole block");
+        pass.block(k, &mut Copied { src, dst });
+        k += 1;
+    }
+    let done = k * WORD;
+    if done < src.len() {
+        let (src, dst) = (&src[done..], &mut dst[done..]);
+        pass.block(k, &mut Copied { src, dst });
+    }
+}
+
+/// A block rewritten in place: a `&mut [A; WORD]` or the tail's `&mut [A]`.
+struct InPlace<B>(B);
+
+impl<A: Copy, B: AsRef<[A]> + AsMut<[A]>> Io<A> for InPlace<B> {
     #[inline(always)]
-    fn finish(&mut self, _k: usize, _word: u64) {}
-    /// The pass over blocks `..k` and the pass over blocks `k..` (which
-    /// numbers them from 0), or the pass itself if it cannot be split.
-    #[cfg(feature = "rayon")]
-    fn split_at(self, k: usize) -> Result<(Self, Self), Self>
-    where
-        Self: Sized;
+    fn len(&self) -> usize {
+        self.0.as_ref().len()
+    }
+
+    #[inline(always)]
+    fn load(&self, i: usize) -> A {
+        self.0.as_ref()[i]
+    }
+
+    #[inline(always)]
+    fn store(&mut self, i: usize, y: A) {
+        self.0.as_mut()[i] = y;
+    }
+}
+
+/// A block read from `src` and written to `dst`, of the same length.
+struct Copied<S, D> {
+    src: S,
+    dst: D,
+}
+
+impl<A: Copy, S: AsRef<[A]>, D: AsMut<[MaybeUninit<A>]>> Io<A> for Copied<S, D> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.src.as_ref().len()
+    }
+
+    #[inline(always)]
+    fn load(&self, i: usize) -> A {
+        self.src.as_ref()[i]
+    }
+
+    #[inline(always)]
+    fn store(&mut self, i: usize, y: A) {
+        self.dst.as_mut()[i].write(y);
+    }
 }
 
 /// Runs `pass` over `data` in place, on the calling thread even with the
@@ -39,13 +238,8 @@ pub(super) trait Pass: Send {
 /// core nearly saturates on the 2-core machine this was measured on, where
 /// two threads ran it 0.85-1.2x as fast as one (no consistent gain) from
 /// 2^20 to 2^24 elements.
-pub(super) fn in_place<P: Pass>(mut pass: P, data: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { in_place_avx2(&mut pass, data) };
-    }
-    blocks_in_place::<Fast, P>(&mut pass, data);
+pub(super) fn in_place<A: Float, P: Pass<A>>(mut pass: P, data: &mut [A]) {
+    Isa::best(P::WIDE).in_place(&mut pass, data);
 }
 
 /// Runs `pass` over `src` into `out`, an empty buffer with room for it,
@@ -55,7 +249,7 @@ pub(super) fn in_place<P: Pass>(mut pass: P, data: &mut [f64]) {
 /// # Panics
 ///
 /// If `out` is not empty with capacity for `src.len()` elements.
-pub(super) fn copied<P: Pass>(pass: P, src: &[f64], mut out: Vec<f64>) -> Vec<f64> {
+pub(super) fn copied<A: Float, P: Pass<A>>(pass: P, src: &[A], mut out: Vec<A>) -> Vec<A> {
     assert!(out.is_empty(), "copied writes into an empty buffer");
     copy_into(pass, src, &mut out.spare_capacity_mut()[..src.len()]);
     // SAFETY: `copy_into` wrote every element of the first `src.len()`
@@ -66,7 +260,7 @@ pub(super) fn copied<P: Pass>(pass: P, src: &[f64], mut out: Vec<f64>) -> Vec<f6
 
 /// Runs `pass` over `src` into `dst`, of the same length, writing every
 /// element of `dst`.
-fn copy_into<P: Pass>(mut pass: P, src: &[f64], dst: &mut [MaybeUninit<f64>]) {
+fn copy_into<A: Float, P: Pass<A>>(mut pass: P, src: &[A], dst: &mut [MaybeUninit<A>]) {
     #[cfg(feature = "rayon")]
     if let Some(mid) = parallel_split(src.len()) {
         match pass.split_at(mid / WORD) {
@@ -78,12 +272,7 @@ fn copy_into<P: Pass>(mut pass: P, src: &[f64], dst: &mut [MaybeUninit<f64>]) {
             Err(whole) => pass = whole,
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { copy_into_avx2(&mut pass, src, dst) };
-    }
-    blocks_copied::<Fast, P>(&mut pass, src, dst);
+    Isa::best(P::WIDE).copied(&mut pass, src, dst);
 }
 
 /// Elements from which [`copy_into`] splits its work between threads.
@@ -106,121 +295,48 @@ fn parallel_split(len: usize) -> Option<usize> {
     (len >= PARALLEL_MIN).then(|| (len / 2).next_multiple_of(WORD))
 }
 
-/// The widest lanes every CPU of the target has.
-#[cfg(target_arch = "x86_64")]
-type Fast = Sse2;
-#[cfg(not(target_arch = "x86_64"))]
-type Fast = f64;
-
-/// [`blocks_in_place`] compiled for AVX2.
-///
-/// # Safety
-///
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn in_place_avx2<P: Pass>(pass: &mut P, data: &mut [f64]) {
-    blocks_in_place::<Avx2, P>(pass, data);
+/// Where a pass writes its output: a new buffer that it fills from a
+/// standard-layout input as it reads it (no copy followed by a second
+/// pass), or a standard-layout array that it rewrites in place.
+pub(super) enum Output<'a, A, D> {
+    Fill(&'a [A], Vec<A>, D),
+    InPlace(Array<A, D>),
 }
 
-/// [`blocks_copied`] compiled for AVX2.
-///
-/// # Safety
-///
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn copy_into_avx2<P: Pass>(pass: &mut P, src: &[f64], dst: &mut [MaybeUninit<f64>]) {
-    blocks_copied::<Avx2, P>(pass, src, dst);
-}
-
-/// Runs `pass` over `data` in place with lanes `V` for whole blocks and one
-/// lane for the tail.
-#[inline(always)]
-pub(super) fn blocks_in_place<V: Lanes, P: Pass>(pass: &mut P, data: &mut [f64]) {
-    let mut blocks = data.chunks_exact_mut(WORD);
-    let mut k = 0;
-    for block in &mut blocks {
-        run_block::<V, P>(pass, k, WORD, block);
-        k += 1;
-    }
-    let tail = blocks.into_remainder();
-    if !tail.is_empty() {
-        run_block::<f64, P>(pass, k, tail.len(), tail);
-    }
-}
-
-/// Runs `pass` over `src` into `dst`, of the same length, with lanes `V`
-/// for whole blocks and one lane for the tail; writes every element of `dst`.
-#[inline(always)]
-pub(super) fn blocks_copied<V: Lanes, P: Pass>(
-    pass: &mut P,
-    src: &[f64],
-    dst: &mut [MaybeUninit<f64>],
-) {
-    assert_eq!(src.len(), dst.len());
-    let mut blocks = src.chunks_exact(WORD).zip(dst.chunks_exact_mut(WORD));
-    let mut k = 0;
-    for (src, dst) in &mut blocks {
-        run_block::<V, P>(pass, k, WORD, &mut Copied { src, dst });
-        k += 1;
-    }
-    let done = k * WORD;
-    if done < src.len() {
-        let (src, dst) = (&src[done..], &mut dst[done..]);
-        run_block::<f64, P>(pass, k, src.len(), &mut Copied { src, dst });
-    }
-}
-
-/// Runs `pass` over block `k`, elements `0..len` of `io`, `V::N` at a time;
-/// `len` is a multiple of `V::N`. Stores every element.
-#[inline(always)]
-fn run_block<V: Lanes, P: Pass>(pass: &mut P, k: usize, len: usize, io: &mut (impl Io + ?Sized)) {
-    // A constant in every instance: `len` is `WORD` or `V::N` is 1.
-    assert_eq!(len % V::N, 0, "no element left unwritten");
-    let mut word = pass.begin(k);
-    for i in (0..len / V::N).map(|j| j * V::N) {
-        let y = pass.lanes(io.load::<V>(i), i, &mut word);
-        io.store(i, y);
-    }
-    pass.finish(k, word);
-}
-
-/// Where a block is read from and written to.
-trait Io {
-    /// Elements `i..i + V::N` of the input.
-    fn load<V: Lanes>(&self, i: usize) -> V;
-    /// Writes elements `i..i + V::N` of the output.
-    fn store<V: Lanes>(&mut self, i: usize, y: V);
-}
-
-/// In place.
-impl Io for [f64] {
-    #[inline(always)]
-    fn load<V: Lanes>(&self, i: usize) -> V {
-        V::load(&self[i..])
+impl<'a, A: Float, D: Dimension> Output<'a, A, D> {
+    /// Room for a pass over `input` into a new array: a buffer, or a
+    /// standard-layout copy of an input in any other layout.
+    pub(super) fn new(input: &'a ArrayRef<A, D>, need: Need<&[usize]>) -> Result<Self> {
+        Ok(match input.as_slice() {
+            Some(src) => Output::Fill(src, need.buffer()?, input.raw_dim()),
+            None => Output::InPlace(need.copy(input)?),
+        })
     }
 
-    #[inline(always)]
-    fn store<V: Lanes>(&mut self, i: usize, y: V) {
-        y.store(&mut self[i..]);
-    }
-}
-
-/// From `src` into the uninitialized `dst` of the same length.
-struct Copied<'a> {
-    src: &'a [f64],
-    dst: &'a mut [MaybeUninit<f64>],
-}
-
-impl Io for Copied<'_> {
-    #[inline(always)]
-    fn load<V: Lanes>(&self, i: usize) -> V {
-        V::load(&self.src[i..])
+    /// Room for a pass over `a` in place: `a` itself, copied first only if
+    /// it is not in standard layout.
+    pub(super) fn owned(a: Array<A, D>, need: Need<&[usize]>) -> Result<Output<'static, A, D>> {
+        Ok(Output::InPlace(if a.is_standard_layout() {
+            a
+        } else {
+            need.copy(&a)?
+        }))
     }
 
-    #[inline(always)]
-    fn store<V: Lanes>(&mut self, i: usize, y: V) {
-        y.store_uninit(&mut self.dst[i..]);
+    /// The output of `pass`.
+    pub(super) fn run(self, pass: impl Pass<A>) -> Array<A, D> {
+        match self {
+            Output::Fill(src, buffer, dim) => {
+                let out = copied(pass, src, buffer);
+                Array::from_shape_vec(dim, out).expect("the input's shape holds its elements")
+            }
+            Output::InPlace(mut a) => {
+                let data = a
+                    .as_slice_mut()
+                    .expect("a standard-layout array is one row-major slice");
+                in_place(pass, data);
+                a
+            }
+        }
     }
 }

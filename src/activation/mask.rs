@@ -1,8 +1,8 @@
 //! [`Mask`]: which inputs of the last forward pass were on the active side.
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayD, Dimension, IxDyn};
 
-use super::loops::WORD;
+use super::kernel::WORD;
 use crate::alloc::Need;
 use crate::Result;
 
@@ -24,11 +24,14 @@ use crate::Result;
 /// and [`ActivityStats`](crate::ActivityStats) counts it with the dead ones.
 ///
 /// Indices are logical (row, column), whatever the input's memory layout.
+/// A mask of an n-D input has its shape ([`Mask::shape_nd`]) and n-D
+/// accessors ([`Mask::get_nd`], [`Mask::to_array_nd`]); its 2-D accessors
+/// see it as `(axis 0, every other axis flattened)`: samples by units.
 ///
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// relu.forward(&array![[1.0, -1.0, 0.0], [2.0, 3.0, -4.0]])?;
@@ -42,30 +45,89 @@ use crate::Result;
 /// assert_eq!(mask.to_array(), array![[true, false, false], [true, true, false]]);
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mask {
-    rows: usize,
-    cols: usize,
-    /// Element `r * cols + c` at bit `i % 64` of word `i / 64`; bits past the
-    /// last element are zero.
+    /// Inline up to 4 axes, so that the mask's bits are its only allocation.
+    shape: IxDyn,
+    /// Element `i` of the row-major order at bit `i % 64` of word `i / 64`;
+    /// bits past the last element are zero.
     words: Vec<u64>,
 }
 
+impl Default for Mask {
+    /// The mask of an input of shape `(0, 0)`.
+    fn default() -> Self {
+        Mask {
+            shape: IxDyn(&[0, 0]),
+            words: Vec::new(),
+        }
+    }
+}
+
 impl Mask {
-    /// `(rows, columns)` of the input it was recorded from.
+    /// `(rows, columns)` of the input it was recorded from. For an input
+    /// with other than two axes: axis 0 by the product of the others (a 1-D
+    /// input of `n` is `(n, 1)`, a 0-D one `(1, 1)`).
     ///
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::Array2, Layer, ReluLayer};
+    /// use rectify::{ndarray::Array2, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
-    /// relu.forward(&Array2::zeros((4, 7)))?;
+    /// relu.forward(&Array2::<f64>::zeros((4, 7)))?;
     /// assert_eq!(relu.mask().unwrap().shape(), (4, 7));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn shape(&self) -> (usize, usize) {
-        (self.rows, self.cols)
+        match self.shape.slice().split_first() {
+            Some((&rows, rest)) => (rows, rest.iter().product()),
+            None => (1, 1),
+        }
+    }
+
+    /// The shape of the input it was recorded from, with every axis.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::Array4, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new();
+    /// relu.forward(&Array4::<f32>::zeros((2, 3, 4, 5)))?;
+    /// let mask = relu.mask().unwrap();
+    /// assert_eq!(mask.shape_nd(), &[2, 3, 4, 5]);
+    /// assert_eq!(mask.shape(), (2, 60)); // samples by units
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn shape_nd(&self) -> &[usize] {
+        self.shape.slice()
+    }
+
+    /// Whether the element at `index` (one index per axis) was active;
+    /// `None` if it is out of bounds or has another number of axes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, ReluLayer};
+    ///
+    /// let mut relu = ReluLayer::new();
+    /// relu.forward(&array![[[1.0, -1.0]], [[-2.0, 2.0]]])?;
+    /// let mask = relu.mask().unwrap();
+    /// assert_eq!(mask.get_nd(&[1, 0, 1]), Some(true));
+    /// assert_eq!(mask.get_nd(&[1, 0, 0]), Some(false));
+    /// assert_eq!(mask.get_nd(&[1, 1, 0]), None);
+    /// assert_eq!(mask.get_nd(&[1, 0]), None);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn get_nd(&self, index: &[usize]) -> Option<bool> {
+        let shape = self.shape.slice();
+        if index.len() != shape.len() || index.iter().zip(shape).any(|(i, n)| i >= n) {
+            return None;
+        }
+        let flat = (index.iter().zip(shape)).fold(0, |flat, (&i, &n)| flat * n + i);
+        Some(self.bit(flat))
     }
 
     /// Whether element `(row, col)` was active; `None` if out of bounds.
@@ -73,7 +135,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, LeakyReluLayer};
+    /// use rectify::{ndarray::array, LeakyReluLayer};
     ///
     /// let mut leaky = LeakyReluLayer::default();
     /// leaky.forward(&array![[-1.0, f64::NAN, 2.0]])?;
@@ -85,10 +147,11 @@ impl Mask {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn get(&self, row: usize, col: usize) -> Option<bool> {
-        if row >= self.rows || col >= self.cols {
+        let (rows, cols) = self.shape();
+        if row >= rows || col >= cols {
             return None;
         }
-        Some(self.bit(row * self.cols + col))
+        Some(self.bit(row * cols + col))
     }
 
     /// How many elements were active.
@@ -96,7 +159,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -2.0], [f64::NAN, 0.5]])?;
@@ -113,7 +176,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// relu.forward(&array![[1.0, -2.0], [3.0, -0.5], [-1.0, -9.0]])?;
@@ -121,12 +184,13 @@ impl Mask {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn active_per_column(&self) -> Array1<usize> {
-        let mut counts = Array1::zeros(self.cols);
+        let cols = self.shape().1;
+        let mut counts = Array1::zeros(cols);
         for (k, &word) in self.words.iter().enumerate() {
             let mut w = word;
             while w != 0 {
                 let i = k * WORD + w.trailing_zeros() as usize;
-                counts[i % self.cols] += 1;
+                counts[i % cols] += 1;
                 w &= w - 1;
             }
         }
@@ -138,7 +202,7 @@ impl Mask {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, ReluLayer};
+    /// use rectify::{ndarray::array, ReluLayer};
     ///
     /// let mut relu = ReluLayer::new();
     /// let x = array![[1.0, -2.0], [3.0, 0.0]];
@@ -147,7 +211,29 @@ impl Mask {
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn to_array(&self) -> Array2<bool> {
-        Array2::from_shape_fn((self.rows, self.cols), |(r, c)| self.bit(r * self.cols + c))
+        let (rows, cols) = self.shape();
+        Array2::from_shape_fn((rows, cols), |(r, c)| self.bit(r * cols + c))
+    }
+
+    /// The mask as a boolean array of the input's shape, every axis kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rectify::{ndarray::{array, Axis}, ReluLayer};
+    ///
+    /// let x = array![[[1.0, -1.0]], [[-2.0, 2.0]]];
+    /// let mut relu = ReluLayer::new();
+    /// relu.forward(&x.view().permuted_axes([2, 1, 0]))?; // logical indices, whatever the layout
+    /// let mask = relu.mask().unwrap().to_array_nd();
+    /// assert_eq!(mask, x.view().permuted_axes([2, 1, 0]).mapv(|v| v > 0.0).into_dyn());
+    /// assert_eq!(mask.len_of(Axis(0)), 2);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn to_array_nd(&self) -> ArrayD<bool> {
+        let len = self.shape.size();
+        let bits = (0..len).map(|i| self.bit(i)).collect();
+        ArrayD::from_shape_vec(self.shape.clone(), bits).expect("one bit per element")
     }
 
     /// Bit `i` of the row-major order.
@@ -155,16 +241,15 @@ impl Mask {
         (self.words[i / WORD] >> (i % WORD)) & 1 == 1
     }
 
-    /// Resizes for a `(rows, cols)` input, keeping the allocation (growing
-    /// it exactly, so the mask never holds more than one bit per element of
+    /// Resizes for an input of `shape`, keeping the allocation (growing it
+    /// exactly, so the mask never holds more than one bit per element of
     /// the largest input seen, plus one word). If the bits cannot be had,
     /// the error names `need` and the mask is unchanged.
-    pub(super) fn reset(&mut self, (rows, cols): (usize, usize), need: Need<2>) -> Result<()> {
+    pub(super) fn reset(&mut self, shape: &[usize], need: Need<&[usize]>) -> Result<()> {
         let words = need.elements()?.div_ceil(WORD);
         need.reserve(&mut self.words, words)?;
         self.words.resize(words, 0);
-        self.rows = rows;
-        self.cols = cols;
+        self.shape = IxDyn(shape);
         Ok(())
     }
 
@@ -181,7 +266,7 @@ impl Mask {
 mod tests {
     use ndarray::{s, Array1, Array2};
 
-    use crate::{AtZero, Layer, LeakyReluLayer, ReluLayer};
+    use crate::{AtZero, LeakyReluLayer, ReluLayer};
 
     fn wavy(rows: usize, cols: usize) -> Array2<f64> {
         Array2::from_shape_fn((rows, cols), |(r, c)| ((r * 31 + c * 7) as f64).sin())

@@ -2,89 +2,93 @@
 
 use ndarray::{Array1, ArrayView1};
 
-use super::kernel::{start_of, window, window_mut, Columns, Slopes, Tap};
-use super::lanes::Lanes;
+use super::kernel::{window, window_mut, Periodic, Tap, WORD};
 use super::leaky_relu::Leaky;
-use super::loops::WORD;
 use super::rectifier::{sealed, Member, Rectifier, ZeroSided};
-use super::AtZero;
 use crate::alloc::need;
 use crate::validate::hyper;
-use crate::{LayerError, Param, Result};
+use crate::{Float, LayerError, Param, Result};
 
 const LAYER: &str = "PReluLayer";
 
-/// The PReLU member: the Leaky ReLU rule with learned slopes, one shared or
-/// one per column. See [`PReluLayer`].
+/// The PReLU member: the Leaky ReLU rule with learned slopes in `A`, one
+/// shared or one per channel (axis 1). See [`PReluLayer`].
 #[derive(Debug, Clone)]
-pub struct PRelu {
-    slopes: Array1<f64>,
-    slopes_grad: Array1<f64>,
-    pub(crate) rule: Leaky,
+pub struct PRelu<A = f64> {
+    slopes: Array1<A>,
+    slopes_grad: Array1<A>,
     /// The last forward's input, row-major, for dL/da, padded to whole
     /// blocks (at least one).
-    input: Vec<f64>,
-    /// The last forward's slopes, laid out by [`Columns`] for its period.
-    table: Vec<f64>,
-    /// The period of the last forward's slopes (see [`PRelu::period`]).
-    cols: usize,
+    input: Vec<A>,
+    /// The last forward's slopes, laid out by [`Periodic`] for its period.
+    table: Vec<A>,
+    /// The elements of one channel of one sample in the last forward: the
+    /// product of the lengths after axis 1 (see [`PRelu::period`]).
+    inner: usize,
+    /// The period of the last forward's slopes.
+    period: usize,
     /// Per-position sums of `x·g` over the slope side, folded into
-    /// `slopes_grad` by column after each backward.
-    sums: Vec<f64>,
+    /// `slopes_grad` by channel after each backward.
+    sums: Vec<A>,
 }
 
-impl PRelu {
-    fn with(slopes: Array1<f64>) -> Result<Self> {
+impl<A: Float> PRelu<A> {
+    fn with(slopes: Array1<A>) -> Result<Self> {
         let grad = need(LAYER, "new", "slopes_grad", [slopes.len()]).zeros()?;
         Ok(PRelu {
             slopes_grad: Array1::from_vec(grad),
             slopes,
-            rule: Leaky::default(),
             input: Vec::new(),
             table: Vec::new(),
-            cols: 0,
+            inner: 1,
+            period: 1,
             sums: Vec::new(),
         })
     }
-}
 
-impl PRelu {
-    /// The period of the slopes along a row of `cols` columns: 1 for one
-    /// shared slope, else `cols` (which [`Member::check_input`] has checked
-    /// to be the number of slopes).
-    fn period(&self, cols: usize) -> usize {
+    /// The elements per channel and the period of the slopes along the
+    /// row-major order of an input of `shape`: `(1, 1)` for one shared
+    /// slope, else `(len(rest), C·len(rest))` for `(N, C, rest…)` (where
+    /// [`Member::check_input`] has checked that `C` is the number of
+    /// slopes).
+    fn period(&self, shape: &[usize]) -> (usize, usize) {
         if self.slopes.len() == 1 {
-            1
+            (1, 1)
         } else {
-            cols
+            let inner = shape[2..].iter().product::<usize>().max(1);
+            (inner, self.slopes.len() * inner)
         }
+    }
+
+    fn slopes(&self) -> &[A] {
+        self.slopes.as_slice().expect("a new Array1 is contiguous")
     }
 }
 
-impl Default for PRelu {
+impl<A: Float> Default for PRelu<A> {
     /// One shared slope of 0.25, PyTorch's `nn.PReLU()`.
     fn default() -> Self {
-        PRelu::with(Array1::from_elem(1, 0.25)).expect("one slope")
+        PRelu::with(Array1::from_elem(1, A::round_from(0.25))).expect("one slope")
     }
 }
 
 /// Copies each forward's input into the cache.
-pub struct KeepInput<'a> {
+pub struct KeepInput<'a, A> {
     /// Padded to whole blocks, so that every block has a window.
-    cache: &'a mut [f64],
+    cache: &'a mut [A],
     /// The current block's first element.
     start: usize,
 }
 
-impl Tap for KeepInput<'_> {
+impl<A: Float> Tap<A> for KeepInput<'_, A> {
     #[inline(always)]
     fn begin(&mut self, k: usize) {
-        self.start = start_of(k);
+        self.start = k * WORD;
     }
 
     #[inline(always)]
-    fn forward<V: Lanes>(&mut self, x: V, i: usize) {
-        x.store(&mut window_mut(self.cache, self.start)[i..]);
+    fn forward(&mut self, x: A, i: usize) {
+        window_mut(self.cache, self.start)[i] = x;
     }
 
     #[cfg(feature = "rayon")]
@@ -98,27 +102,28 @@ impl Tap for KeepInput<'_> {
 /// Adds each element's share of dL/da, `x·g` on the slope side and 0 on the
 /// active side (PyTorch's `input > 0 ? 0 : input * grad`, so a NaN input
 /// gives NaN), to the sum of its position in the slope table.
-pub struct SlopeGrad<'a> {
-    columns: Columns<'a>,
-    sums: &'a mut [f64],
+pub struct SlopeGrad<'a, A> {
+    slopes: Periodic<'a, A>,
+    sums: &'a mut [A],
     /// The cached input, padded to whole blocks.
-    input: &'a [f64],
-    /// The current block's input.
-    x: &'a [f64; WORD],
+    input: &'a [A],
+    /// The current block's first element.
+    start: usize,
 }
 
-impl Tap for SlopeGrad<'_> {
+impl<A: Float> Tap<A> for SlopeGrad<'_, A> {
     #[inline(always)]
     fn begin(&mut self, k: usize) {
-        self.x = window(self.input, start_of(k));
-        self.columns.begin(k);
+        use super::kernel::Slopes;
+        self.start = k * WORD;
+        self.slopes.begin(k);
     }
 
     #[inline(always)]
-    fn backward<V: Lanes>(&mut self, g: V, active: V::Mask, i: usize) {
-        let share = V::select(active, V::splat(0.0), V::load(&self.x[i..]).mul(g));
-        let sums = &mut window_mut(self.sums, self.columns.start())[i..];
-        V::load(sums).add(share).store(sums);
+    fn backward(&mut self, g: A, active: bool, i: usize) {
+        let x = window(self.input, self.start)[i];
+        let share = if active { A::zero() } else { x * g };
+        window_mut(self.sums, self.slopes.start())[i] += share;
     }
 
     /// One set of sums: the passes that accumulate into it stay on one thread.
@@ -128,88 +133,87 @@ impl Tap for SlopeGrad<'_> {
     }
 }
 
-impl sealed::Sealed for PRelu {}
+impl<A: Float> sealed::Sealed for PRelu<A> {}
 
-impl Member for PRelu {
+impl<A: Float> Member<A> for PRelu<A> {
     const LAYER: &'static str = LAYER;
     type Rule = Leaky;
-    type Train<'a> = Columns<'a>;
-    type Infer<'a> = Columns<'a>;
-    type Keep<'a> = KeepInput<'a>;
-    type Learn<'a> = SlopeGrad<'a>;
+    type Train<'a> = Periodic<'a, A>;
+    type Infer<'a> = Periodic<'a, A>;
+    type Keep<'a> = KeepInput<'a, A>;
+    type Learn<'a> = SlopeGrad<'a, A>;
 
-    fn rule(&self) -> Leaky {
-        self.rule
+    fn rule(&self) -> Result<Leaky> {
+        Ok(Leaky)
     }
 
-    fn check_input(&self, operation: &'static str, (rows, cols): (usize, usize)) -> Result<()> {
+    /// With `n > 1` slopes, axis 1 of the input must have length `n`.
+    fn check_input(&self, operation: &'static str, shape: &[usize]) -> Result<()> {
         let n = self.slopes.len();
-        if n != 1 && n != cols {
+        if n != 1 && shape.get(1) != Some(&n) {
+            let mut expected = shape.to_vec();
+            match expected.get_mut(1) {
+                Some(channels) => *channels = n,
+                None => expected.push(n),
+            }
             return Err(LayerError::shape(
-                LAYER,
-                operation,
-                "input",
-                &[rows, n],
-                &[rows, cols],
+                LAYER, operation, "input", &expected, shape,
             ));
         }
         Ok(())
     }
 
-    fn forward_parts(
-        &mut self,
-        (rows, cols): (usize, usize),
-    ) -> Result<(Columns<'_>, KeepInput<'_>)> {
-        let shape = [rows, cols];
+    fn forward_parts(&mut self, shape: &[usize]) -> Result<(Periodic<'_, A>, KeepInput<'_, A>)> {
         let need = need(LAYER, "forward", "input cache", shape);
         let len = need.elements()?.div_ceil(WORD).max(1) * WORD;
         need.reserve(&mut self.input, len)?;
-        self.input.resize(len, 0.0);
-        self.cols = self.period(cols);
+        self.input.resize(len, A::zero());
+        (self.inner, self.period) = self.period(shape);
         let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
-        let columns = Columns::new(slopes, self.cols, &mut self.table);
+        let periodic = Periodic::new(slopes, self.inner, self.period, &mut self.table);
         let keep = KeepInput {
             cache: &mut self.input,
             start: 0,
         };
-        Ok((columns, keep))
+        Ok((periodic, keep))
     }
 
-    fn backward_parts(&mut self) -> (Columns<'_>, SlopeGrad<'_>) {
+    fn backward_parts(&mut self) -> Result<(Periodic<'_, A>, SlopeGrad<'_, A>)> {
         self.sums.clear();
-        self.sums.resize(self.table.len(), 0.0);
-        let columns = Columns::laid_out(&self.table, self.cols);
+        self.sums.resize(self.table.len(), A::zero());
+        let slopes = Periodic::laid_out(&self.table, self.period);
         let tap = SlopeGrad {
-            input: &self.input,
-            columns,
+            slopes,
             sums: &mut self.sums,
-            x: window(&self.input, 0),
+            input: &self.input,
+            start: 0,
         };
-        (columns, tap)
+        Ok((slopes, tap))
     }
 
-    /// Folds the sums by slope: position `p` of the table has slope
-    /// `p % period`.
+    /// Folds the sums by slope: position `p` of the table has the slope of
+    /// channel `p % period / inner`.
     fn backwarded(&mut self) {
-        self.slopes_grad.fill(0.0);
-        for sums in self.sums.chunks(self.cols) {
-            for (grad, &sum) in self.slopes_grad.iter_mut().zip(sums) {
-                *grad += sum;
+        self.slopes_grad.fill(A::zero());
+        let n = self.slopes_grad.len();
+        for sums in self.sums.chunks(self.period) {
+            for (p, &sum) in sums.iter().enumerate() {
+                self.slopes_grad[p / self.inner % n] += sum;
             }
         }
     }
 
     fn predict_slopes<'a>(
         &'a self,
-        (_, cols): (usize, usize),
-        table: &'a mut Vec<f64>,
-    ) -> Columns<'a> {
-        let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
-        Columns::new(slopes, self.period(cols), table)
+        shape: &[usize],
+        table: &'a mut Vec<A>,
+    ) -> Result<Periodic<'a, A>> {
+        let (inner, period) = self.period(shape);
+        Ok(Periodic::new(self.slopes(), inner, period, table))
     }
 
     /// The slopes, a 1-D array of length `num_parameters`.
-    fn params(&mut self) -> Vec<Param<'_>> {
+    fn params(&mut self) -> Vec<Param<'_, A>> {
         vec![Param {
             value: self.slopes.view_mut().into_dyn(),
             grad: self.slopes_grad.view().into_dyn(),
@@ -217,20 +221,18 @@ impl Member for PRelu {
     }
 }
 
-impl ZeroSided for PRelu {
-    fn set_at_zero(&mut self, side: AtZero) {
-        self.rule.zero = side;
-    }
-}
+impl<A: Float> ZeroSided for PRelu<A> {}
 
 /// Parametric rectified linear unit (He et al. 2015), PyTorch's
 /// `nn.PReLU`: `y = x` if `x > 0`, else `a·x`, where the slope `a` is a
-/// trained parameter, either one shared by every feature or one per column.
+/// trained parameter in the element type `A`, either one shared by every
+/// element or one per channel: per column of a `(batch, features)` input,
+/// per axis-1 slice of an `(N, C, …)` one, as `torch.nn.PReLU(C)`.
 ///
 /// Element by element it is [`leaky_relu`](crate::leaky_relu) with slope
 /// `a` (its gradient is [`leaky_relu_grad`](crate::leaky_relu_grad)), so
 /// `±0.0` and NaN are on the slope side, as in PyTorch (`±0.0` moves to the
-/// identity side with [`AtZero::Active`]). The slope's gradient is the sum,
+/// identity side with [`AtZero::Active`](crate::AtZero::Active)). The slope's gradient is the sum,
 /// over the elements that share it, of `x·g` where `x` is not `> 0`:
 ///
 /// | input x | output | dL/dx | share of dL/da |
@@ -239,9 +241,10 @@ impl ZeroSided for PRelu {
 /// | `x < 0`, `±0.0`, `-inf` | `a·x` | `a·g` | `x·g` |
 /// | NaN | NaN | `a·g` | NaN |
 ///
-/// `forward` runs the family's kernel with the slopes fed to its lanes per
-/// column, writes the one-bit [`Mask`](crate::Mask) and, because dL/da needs
-/// `x`, copies the input into its cache in the same pass (64 bits per
+/// `forward` runs the family's kernel with each element's slope taken from
+/// a table of one period of the slopes (one sample's elements: `C·H·W` for
+/// NCHW), writes the one-bit [`Mask`](crate::Mask) and, because dL/da needs
+/// `x`, copies the input into its cache in the same pass (one element per
 /// element, reused while the shape repeats). `backward` makes one pass too,
 /// with the slopes of the last forward, and overwrites (never accumulates)
 /// the slope gradient. Summed in another order than PyTorch's, the slope
@@ -250,21 +253,24 @@ impl ZeroSided for PRelu {
 ///
 /// # Shapes
 ///
-/// - input: `(batch, features)`, any layout (standard, transposed, sliced);
-///   with `num_parameters > 1`, `features` must be `num_parameters`
+/// - input: any shape and layout (`(batch, features)` in the
+///   [`Layer`](crate::Layer) impl); with `num_parameters > 1`, axis 1
+///   (features, or channels of `(N, C, …)`) must have length
+///   `num_parameters`
 /// - output: same as input, standard layout
 /// - grad_output and grad_input: same as the last forward's input
 /// - parameter: the slopes, length `num_parameters`
 ///
 /// # Errors
 ///
-/// With `num_parameters > 1`, an input with another number of columns is
-/// [`LayerError::ShapeMismatch`] naming both shapes, and changes nothing.
+/// With `num_parameters > 1`, an input whose axis 1 has another length (or
+/// that has no axis 1) is [`LayerError::ShapeMismatch`] naming both shapes,
+/// and changes nothing.
 ///
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, PReluLayer};
+/// use rectify::{ndarray::{array, Array4}, PReluLayer};
 ///
 /// let mut prelu = PReluLayer::new(2, 0.25)?;
 /// let y = prelu.forward(&array![[-4.0, 3.0], [2.0, -8.0]])?;
@@ -272,13 +278,22 @@ impl ZeroSided for PRelu {
 /// let dx = prelu.backward(&array![[1.0, 2.0], [3.0, 0.5]])?;
 /// assert_eq!(dx, array![[0.25, 2.0], [3.0, 0.125]]);
 /// assert_eq!(prelu.slopes_grad(), array![-4.0, -4.0]); // -4·1, -8·0.5
+///
+/// // f32 feature maps (N, C, H, W), one slope per channel.
+/// let mut prelu = PReluLayer::<f32>::from_slopes(array![0.5, 0.0, -1.0])?;
+/// let y = prelu.forward(&Array4::<f32>::from_elem((2, 3, 4, 4), -2.0))?;
+/// assert_eq!(y.index_axis(ndarray::Axis(1), 0).iter().all(|&v| v == -1.0), true);
+/// assert_eq!(y.index_axis(ndarray::Axis(1), 2).iter().all(|&v| v == 2.0), true);
+/// # use rectify::ndarray;
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-pub type PReluLayer = Rectifier<PRelu>;
+pub type PReluLayer<A = f64> = Rectifier<PRelu<A>>;
 
-impl Rectifier<PRelu> {
-    /// A PReLU layer with `num_parameters` slopes, all `init`: 1 shares one
-    /// slope among all features, `n` gives each of `n` columns its own.
+impl<A: Float> Rectifier<PRelu<A>> {
+    /// A PReLU layer with `num_parameters` slopes, all `init` rounded to
+    /// `A`: 1 shares one slope among all elements, `n` gives each of `n`
+    /// channels (axis 1) its own. `PReluLayer::<f32>::new(n, init)` for
+    /// `f32`.
     ///
     /// PyTorch's default is `new(1, 0.25)`, which is [`Default`]. Any
     /// finite `init` works, including 0, negative values and values above 1.
@@ -288,29 +303,32 @@ impl Rectifier<PRelu> {
     /// [`LayerError::InvalidParameter`] naming the value if
     /// `num_parameters` is 0 or `init` is NaN or infinite, and
     /// [`LayerError::TooLarge`] if `num_parameters` slopes cannot be
-    /// allocated.
+    /// allocated. An `init` that overflows `A` is an error too.
     ///
     /// # Examples
     ///
     /// ```
     /// use rectify::{ndarray::array, LayerError, PReluLayer};
     ///
-    /// assert_eq!(PReluLayer::new(3, 0.1)?.slopes(), array![0.1, 0.1, 0.1]);
-    /// let err = PReluLayer::new(0, 0.25).unwrap_err();
+    /// assert_eq!(PReluLayer::<f64>::new(3, 0.1)?.slopes(), array![0.1, 0.1, 0.1]);
+    /// assert_eq!(PReluLayer::<f32>::new(3, 0.1)?.slopes(), array![0.1f32, 0.1, 0.1]);
+    /// let err = PReluLayer::<f64>::new(0, 0.25).unwrap_err();
     /// assert_eq!(err.to_string(), "PReluLayer: invalid num_parameters = 0: must be at least 1");
-    /// assert!(matches!(PReluLayer::new(1, f64::NAN), Err(LayerError::InvalidParameter { .. })));
+    /// assert!(matches!(PReluLayer::<f64>::new(1, f64::NAN), Err(LayerError::InvalidParameter { .. })));
+    /// let err = PReluLayer::<f32>::new(1, 1e39).unwrap_err(); // overflows f32
+    /// assert_eq!(err.to_string(), "PReluLayer: invalid init = 1e39: overflows f32, the element type");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(num_parameters: usize, init: f64) -> Result<Self> {
         hyper(LAYER, "num_parameters", num_parameters as f64)
             .require(num_parameters > 0, "must be at least 1")?;
-        let init = hyper(LAYER, "init", init).finite()?;
+        let init = A::hyper(LAYER, "init", hyper(LAYER, "init", init).finite()?)?;
         let mut slopes = need(LAYER, "new", "slopes", [num_parameters]).buffer()?;
         slopes.resize(num_parameters, init);
         Ok(Rectifier::of(PRelu::with(Array1::from_vec(slopes))?))
     }
 
-    /// A PReLU layer with the given slopes: one shared, or one per column.
+    /// A PReLU layer with the given slopes: one shared, or one per channel.
     ///
     /// # Errors
     ///
@@ -320,18 +338,18 @@ impl Rectifier<PRelu> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, PReluLayer};
+    /// use rectify::{ndarray::array, PReluLayer};
     ///
     /// let prelu = PReluLayer::from_slopes(array![0.1, -1.0])?;
     /// assert_eq!(prelu.predict(&array![[-10.0, -10.0]])?, array![[-1.0, 10.0]]);
     /// assert!(PReluLayer::from_slopes(array![f64::INFINITY]).is_err());
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn from_slopes(slopes: Array1<f64>) -> Result<Self> {
+    pub fn from_slopes(slopes: Array1<A>) -> Result<Self> {
         hyper(LAYER, "num_parameters", slopes.len() as f64)
             .require(!slopes.is_empty(), "must be at least 1")?;
         for &a in &slopes {
-            hyper(LAYER, "slopes", a).finite()?;
+            hyper(LAYER, "slopes", a.widen()).finite()?;
         }
         Ok(Rectifier::of(PRelu::with(
             slopes.as_standard_layout().into_owned(),
@@ -345,9 +363,9 @@ impl Rectifier<PRelu> {
     /// ```
     /// use rectify::{ndarray::array, PReluLayer};
     ///
-    /// assert_eq!(PReluLayer::default().slopes(), array![0.25]);
+    /// assert_eq!(PReluLayer::<f64>::default().slopes(), array![0.25]);
     /// ```
-    pub fn slopes(&self) -> ArrayView1<'_, f64> {
+    pub fn slopes(&self) -> ArrayView1<'_, A> {
         self.member().slopes.view()
     }
 
@@ -356,7 +374,7 @@ impl Rectifier<PRelu> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::array, Layer, PReluLayer};
+    /// use rectify::{ndarray::array, PReluLayer};
     ///
     /// let mut prelu = PReluLayer::default();
     /// assert_eq!(prelu.slopes_grad(), array![0.0]);
@@ -365,7 +383,7 @@ impl Rectifier<PRelu> {
     /// assert_eq!(prelu.slopes_grad(), array![-10.0]); // -2·3 + -1·4
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn slopes_grad(&self) -> ArrayView1<'_, f64> {
+    pub fn slopes_grad(&self) -> ArrayView1<'_, A> {
         self.member().slopes_grad.view()
     }
 }
@@ -375,10 +393,8 @@ mod tests {
     use ndarray::{array, s, Array2, ArrayRef2, ArrayView, Dimension};
 
     use super::*;
-    use crate::activation::test_util::{
-        check_table, paths_agree, paths_agree_with, same, G, INF, NAN, X,
-    };
-    use crate::Layer;
+    use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
+    use crate::{AtZero, Layer};
 
     /// `got` and `want` have the same shape and values, bit for bit (so
     /// `-0.0` differs from `+0.0`), NaN matching NaN.
@@ -434,7 +450,9 @@ mod tests {
             ];
             check_table(&mut PReluLayer::new(1, a).unwrap(), &X, &y, &G, &dx);
         }
-        let y = PReluLayer::new(1, -0.5).unwrap().predict(&array![[-0.0]]);
+        let y = PReluLayer::<f64>::new(1, -0.5)
+            .unwrap()
+            .predict(&array![[-0.0]]);
         assert!(y.unwrap()[[0, 0]].is_sign_positive());
         let y = PReluLayer::new(1, 0.0).unwrap().predict(&array![[-INF]]);
         assert!(y.unwrap()[[0, 0]].is_nan());
@@ -631,7 +649,7 @@ mod tests {
         );
 
         // One shared slope fits any column count.
-        let mut shared = PReluLayer::default();
+        let mut shared = PReluLayer::<f64>::default();
         for shape in [(2, 4), (5, 1), (1, 7)] {
             assert_eq!(shared.forward(&Array2::zeros(shape)).unwrap().dim(), shape);
         }
@@ -639,7 +657,7 @@ mod tests {
 
     #[test]
     fn invalid_parameters_are_rejected_with_the_value() {
-        let err = PReluLayer::new(0, 0.25).unwrap_err();
+        let err = PReluLayer::<f64>::new(0, 0.25).unwrap_err();
         assert_eq!(
             err,
             LayerError::InvalidParameter {
@@ -650,7 +668,7 @@ mod tests {
             }
         );
         for bad in [NAN, INF, -INF] {
-            match PReluLayer::new(2, bad).unwrap_err() {
+            match PReluLayer::<f64>::new(2, bad).unwrap_err() {
                 LayerError::InvalidParameter {
                     layer, name, value, ..
                 } => {
@@ -660,10 +678,13 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         }
-        let msg = PReluLayer::new(1, -INF).unwrap_err().to_string();
+        let msg = PReluLayer::<f64>::new(1, -INF).unwrap_err().to_string();
         assert_eq!(msg, "PReluLayer: invalid init = -inf: must be finite");
         for ok in [0.0, -3.0, 5.0] {
-            assert_eq!(PReluLayer::new(2, ok).unwrap().slopes(), array![ok, ok]);
+            assert_eq!(
+                PReluLayer::<f64>::new(2, ok).unwrap().slopes(),
+                array![ok, ok]
+            );
         }
     }
 
@@ -735,7 +756,7 @@ mod tests {
             assert_eq!((y.dim(), dx.dim()), ((0, 3), (0, 3)));
             assert!(da.iter().all(|&v| v == 0.0), "{da}");
         }
-        let mut shared = PReluLayer::default();
+        let mut shared = PReluLayer::<f64>::default();
         for shape in [(2, 0), (0, 0)] {
             let empty = Array2::<f64>::zeros(shape);
             let (y, dx, da) = pass(&mut shared, &empty, &empty);
@@ -758,15 +779,18 @@ mod tests {
         assert_eq!(prelu.backward_owned(grad).unwrap().as_ptr(), ptr);
     }
 
-    #[test]
-    fn every_path_agrees_bit_for_bit() {
-        paths_agree(PReluLayer::new(1, 0.25).unwrap());
-        paths_agree(PReluLayer::new(1, -1.5).unwrap().at_zero(AtZero::Active));
-        // One slope per column, all different, at every width.
-        paths_agree_with(|cols| {
-            let slopes = Array1::from_shape_fn(cols.max(1), |c| c as f64 * 0.37 - 2.0);
-            PReluLayer::from_slopes(slopes).unwrap()
-        });
+    impl<A: Float> Examples<A> for PReluLayer {
+        type Member = PRelu<A>;
+        /// Shared slopes, and one slope per column, all different.
+        fn examples(cols: usize) -> Vec<PReluLayer<A>> {
+            let per_column =
+                Array1::from_shape_fn(cols.max(1), |c| A::round_from(c as f64 * 0.37 - 2.0));
+            vec![
+                PReluLayer::new(1, 0.25).unwrap(),
+                PReluLayer::new(1, -1.5).unwrap().at_zero(AtZero::Active),
+                PReluLayer::from_slopes(per_column).unwrap(),
+            ]
+        }
     }
 
     /// Per-column slope gradients against a plain sum, at widths below,
@@ -814,7 +838,7 @@ mod tests {
             err.to_string(),
             "PReluLayer: invalid slopes = NaN: must be finite"
         );
-        let err = PReluLayer::from_slopes(Array1::zeros(0)).unwrap_err();
+        let err = PReluLayer::<f64>::from_slopes(Array1::zeros(0)).unwrap_err();
         assert!(err.to_string().contains("num_parameters = 0"), "{err}");
     }
 }

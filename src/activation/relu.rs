@@ -1,54 +1,48 @@
 //! [`ReluLayer`] and the scalar [`relu`]: `max(0, x)`, with NaN propagated.
 
 use super::kernel::{apply, derivative, Rule};
-use super::lanes::Lanes;
 use super::rectifier::{Rectifier, Simple, ZeroSided};
 use super::AtZero;
+use crate::{Float, Result};
 
-/// The ReLU member: the slope-0 rectifier, with `+0.0` (never `-0.0`, never
-/// NaN) on the inactive side. See [`ReluLayer`].
+/// The ReLU member and its rule, the slope-0 rectifier. See [`ReluLayer`].
+///
+/// Its inactive side gives `+0.0`: never `-0.0`, never NaN.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Relu {
-    pub(crate) zero: AtZero,
-}
+pub struct Relu;
 
-impl Rule for Relu {
+impl<A: Float> Rule<A> for Relu {
     #[inline(always)]
-    fn forward<V: Lanes>(self, x: V, _slope: V) -> (V::Mask, V) {
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // true for NaN, on purpose
+    fn forward(self, x: A, _slope: A, zero: AtZero) -> (bool, A) {
         // `!(x <= 0)` rather than `x > 0`: a NaN is active, so its gradient
         // passes, as in PyTorch's `threshold_backward`, and its output is
         // NaN (`f64::max(0.0, NaN)` would give 0.0 and hide a diverged
         // network); `-0.0` is not above zero, so it gives `+0.0`.
-        let zero = V::splat(0.0);
-        let above = x.not_le(zero);
-        let active = if self.zero.is_active() {
-            x.not_lt(zero)
-        } else {
-            above
-        };
-        (active, V::select(above, x, zero))
+        let above = !(x <= A::zero());
+        (above || zero.holds(x), if above { x } else { A::zero() })
     }
 
     #[inline(always)]
-    fn backward<V: Lanes>(self, g: V, active: V::Mask, _slope: V) -> V {
-        V::select(active, g, V::splat(0.0))
+    fn backward(self, g: A, active: bool, _slope: A) -> A {
+        if active {
+            g
+        } else {
+            A::zero()
+        }
     }
 }
 
 impl Simple for Relu {
     const LAYER: &'static str = "ReluLayer";
-    type Rule = Relu;
+    type Rule<A: Float> = Relu;
 
-    fn rule(&self) -> Relu {
-        *self
+    fn rule<A: Float>(&self) -> Result<Relu> {
+        Ok(Relu)
     }
 }
 
-impl ZeroSided for Relu {
-    fn set_at_zero(&mut self, side: AtZero) {
-        self.zero = side;
-    }
-}
+impl ZeroSided for Relu {}
 
 /// ReLU of one value: `x` if `x > 0`, `+0.0` otherwise, NaN for NaN.
 ///
@@ -68,11 +62,12 @@ impl ZeroSided for Relu {
 ///
 /// assert_eq!(relu(15.0), 15.0);
 /// assert_eq!(relu(-20.0), 0.0);
-/// assert!(relu(-0.0).is_sign_positive());
+/// assert!(relu(-0.0f64).is_sign_positive());
 /// assert!(relu(f64::NAN).is_nan()); // f64::max(0.0, NaN) would give 0.0
+/// assert_eq!(relu(-1.5f32), 0.0f32);
 /// ```
-pub fn relu(x: f64) -> f64 {
-    apply(Relu::default(), x, 0.0)
+pub fn relu<A: Float>(x: A) -> A {
+    apply(Relu, x, A::zero())
 }
 
 /// dReLU/dx at `x`, with ReLU'(0) = 0 as in PyTorch ([`AtZero::Inactive`]).
@@ -91,8 +86,8 @@ pub fn relu(x: f64) -> f64 {
 /// assert_eq!(relu_grad(0.0), 0.0);
 /// assert_eq!(relu_grad(f64::NAN), 1.0);
 /// ```
-pub fn relu_grad(x: f64) -> f64 {
-    derivative(Relu::default(), x, 0.0)
+pub fn relu_grad<A: Float>(x: A) -> A {
+    derivative(Relu, x, A::zero())
 }
 
 /// Rectified linear unit, `y = max(0, x)` element-wise, as a layer.
@@ -109,16 +104,19 @@ pub fn relu_grad(x: f64) -> f64 {
 /// | `±0.0` | `+0.0` | `0` (`g` with [`AtZero::Active`]) |
 /// | NaN | NaN | `g` |
 ///
+/// In `f32` and `f64`, on any number of axes, as [`Rectifier`] says.
+///
 /// # Shapes
 ///
-/// - input: `(batch, features)`, any layout (standard, transposed, sliced)
+/// - input: any shape (`(batch, features)` in the [`Layer`](crate::Layer)
+///   impl), any layout (standard, transposed, permuted, sliced)
 /// - output: same as input, standard layout
 /// - grad_output and grad_input: same as the last forward's input
 ///
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, ReluLayer};
+/// use rectify::{ndarray::array, ReluLayer};
 ///
 /// let mut relu = ReluLayer::new();
 /// let y = relu.forward(&array![[-1.0, 0.0, 2.0]])?;
@@ -141,7 +139,7 @@ impl Rectifier<Relu> {
     /// assert!(relu.mask().is_none());
     /// ```
     pub fn new() -> Self {
-        Rectifier::of(Relu::default())
+        Rectifier::of(Relu)
     }
 }
 
@@ -150,8 +148,8 @@ mod tests {
     use ndarray::{array, Array2};
 
     use super::*;
-    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
-    use crate::{Layer, LayerError};
+    use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
+    use crate::LayerError;
 
     #[test]
     fn semantics_table_inactive_at_zero() {
@@ -263,10 +261,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_path_agrees_bit_for_bit() {
-        for side in [AtZero::Inactive, AtZero::Active] {
-            paths_agree(ReluLayer::new().at_zero(side));
+    impl<A: Float> Examples<A> for ReluLayer {
+        type Member = Relu;
+        fn examples(_cols: usize) -> Vec<ReluLayer> {
+            [AtZero::Inactive, AtZero::Active]
+                .map(|side| ReluLayer::new().at_zero(side))
+                .into()
         }
     }
 }

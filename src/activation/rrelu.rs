@@ -4,14 +4,13 @@
 use super::kernel::{mix64, Drawn, Fixed};
 use super::leaky_relu::Leaky;
 use super::rectifier::{sealed, Member, Rectifier, ZeroSided};
-use super::AtZero;
 use crate::validate::hyper;
-use crate::Result;
+use crate::{Float, Result};
 
 const LAYER: &str = "RReluLayer";
 
 /// The randomized leaky rule: the slope side is `r·x`, and NaN is on the
-/// active side.
+/// active side (its gradient passes, as in PyTorch's `rrelu_with_noise`).
 pub type Randomized = Leaky<true>;
 
 /// The RReLU member: slopes drawn from U(lower, upper) in training, their
@@ -20,7 +19,6 @@ pub type Randomized = Leaky<true>;
 pub struct RRelu {
     lower: f64,
     upper: f64,
-    pub(crate) rule: Randomized,
     seed: u64,
     /// Successful forwards so far.
     pub(crate) forwards: u64,
@@ -42,7 +40,6 @@ impl Default for RRelu {
         RRelu {
             lower: 1.0 / 8.0,
             upper: 1.0 / 3.0,
-            rule: Randomized::default(),
             seed: 0,
             forwards: 0,
             last: 0,
@@ -52,19 +49,21 @@ impl Default for RRelu {
 
 impl sealed::Sealed for RRelu {}
 
-impl Member for RRelu {
+impl<A: Float> Member<A> for RRelu {
     const LAYER: &'static str = LAYER;
     type Rule = Randomized;
     type Train<'a> = Drawn;
-    type Infer<'a> = Fixed;
+    type Infer<'a> = Fixed<A>;
     type Keep<'a> = ();
     type Learn<'a> = ();
 
-    fn rule(&self) -> Randomized {
-        self.rule
+    fn rule(&self) -> Result<Randomized> {
+        A::hyper(LAYER, "lower", self.lower)?;
+        A::hyper(LAYER, "upper", self.upper)?;
+        Ok(Leaky)
     }
 
-    fn forward_parts(&mut self, _dim: (usize, usize)) -> Result<(Drawn, ())> {
+    fn forward_parts(&mut self, _shape: &[usize]) -> Result<(Drawn, ())> {
         Ok((Drawn::new(self.key(), self.lower, self.upper), ()))
     }
 
@@ -74,20 +73,16 @@ impl Member for RRelu {
         self.forwards = self.forwards.wrapping_add(1);
     }
 
-    fn backward_parts(&mut self) -> (Drawn, ()) {
-        (Drawn::new(self.last, self.lower, self.upper), ())
+    fn backward_parts(&mut self) -> Result<(Drawn, ())> {
+        Ok((Drawn::new(self.last, self.lower, self.upper), ()))
     }
 
-    fn predict_slopes(&self, _dim: (usize, usize), _table: &mut Vec<f64>) -> Fixed {
-        Fixed((self.lower + self.upper) / 2.0)
+    fn predict_slopes(&self, _shape: &[usize], _table: &mut Vec<A>) -> Result<Fixed<A>> {
+        Ok(Fixed(A::round_from((self.lower + self.upper) / 2.0)))
     }
 }
 
-impl ZeroSided for RRelu {
-    fn set_at_zero(&mut self, side: AtZero) {
-        self.rule.zero = side;
-    }
-}
+impl ZeroSided for RRelu {}
 
 /// Randomized leaky rectified linear unit (Xu et al. 2015), PyTorch's
 /// `nn.RReLU(lower, upper)`: in training, `y = x` if `x > 0`, else `r·x`
@@ -97,7 +92,7 @@ impl ZeroSided for RRelu {
 /// | input x | `forward` output | gradient | `predict` output |
 /// | --- | --- | --- | --- |
 /// | `x > 0`, `+inf` | `x` | `g` | `x` |
-/// | `±0.0` | `r·x` (`x` with [`AtZero::Active`]) | `r·g` (`g` with [`AtZero::Active`]) | `m·x` |
+/// | `±0.0` | `r·x` (`x` with [`AtZero::Active`](crate::AtZero::Active)) | `r·g` (`g` with [`AtZero::Active`](crate::AtZero::Active)) | `m·x` |
 /// | `x < 0`, `-inf` | `r·x` | `r·g` | `m·x` |
 /// | NaN | NaN | `g` | NaN |
 ///
@@ -112,16 +107,22 @@ impl ZeroSided for RRelu {
 /// the same slopes for the same shapes: give each layer of a network its own
 /// seed ([`RReluLayer::with_seed`]).
 ///
+/// In `f32` each slope is drawn in `f64` and rounded to `f32`, as PyTorch
+/// draws `r` in double and rounds it; the mean slope of `predict` is
+/// `(lower + upper) / 2` in `f64`, rounded.
+///
 /// # Shapes
 ///
-/// - input: `(batch, features)`, any layout (standard, transposed, sliced)
+/// - input: any shape (`(batch, features)` in the [`Layer`](crate::Layer)
+///   impl), any layout (standard, transposed, permuted, sliced); the slope
+///   of an element depends on its row-major index
 /// - output: same as input, standard layout
 /// - grad_output and grad_input: same as the last forward's input
 ///
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, RReluLayer};
+/// use rectify::{ndarray::array, RReluLayer};
 ///
 /// let mut rrelu = RReluLayer::new(0.1, 0.3)?.with_seed(7);
 /// let y = rrelu.forward(&array![[-10.0, 4.0]])?;
@@ -169,7 +170,7 @@ impl Rectifier<RRelu> {
     /// # Examples
     ///
     /// ```
-    /// use rectify::{ndarray::Array2, Layer, RReluLayer};
+    /// use rectify::{ndarray::Array2, RReluLayer};
     ///
     /// let x = -Array2::<f64>::ones((2, 3));
     /// let a = RReluLayer::default().with_seed(1).forward(&x)?;
@@ -206,8 +207,8 @@ mod tests {
     use ndarray::{array, s, Array2};
 
     use super::*;
-    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
-    use crate::{Layer, LayerError};
+    use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
+    use crate::{AtZero, LayerError};
 
     /// See [`the_slopes_of_a_seed_are_pinned`].
     const PINNED: [u64; 6] = [
@@ -384,11 +385,17 @@ mod tests {
         assert_eq!((d.lower(), d.upper(), d.seed()), (0.125, 1.0 / 3.0, 0));
     }
 
-    #[test]
-    fn every_path_agrees_bit_for_bit() {
-        for side in [AtZero::Inactive, AtZero::Active] {
-            paths_agree(RReluLayer::default().with_seed(9).at_zero(side));
-            paths_agree(RReluLayer::new(-0.5, 2.0).unwrap().at_zero(side));
+    impl<A: Float> Examples<A> for RReluLayer {
+        type Member = RRelu;
+        fn examples(_cols: usize) -> Vec<RReluLayer> {
+            let sides = [AtZero::Inactive, AtZero::Active];
+            let layers = |side| {
+                [
+                    RReluLayer::default().with_seed(9).at_zero(side),
+                    RReluLayer::new(-0.5, 2.0).unwrap().at_zero(side),
+                ]
+            };
+            sides.into_iter().flat_map(layers).collect()
         }
     }
 }

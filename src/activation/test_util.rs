@@ -1,16 +1,17 @@
 //! Test helpers shared by the family's unit tests: a semantics table
 //! checked through every entry point and many layouts, and every code path
-//! of a member checked against the portable one.
+//! of every member (each instruction set, both element types, 2-D and n-D)
+//! checked against the baseline one.
 
 use std::mem::MaybeUninit;
 
-use ndarray::{s, Array2};
+use ndarray::{s, Array2, Array4, ArrayView3, Axis};
 
-use super::kernel::{Backward, Forward, Predict};
-use super::lanes::Lanes;
-use super::loops::{self, Pass, WORD};
+use super::kernel::{Backward, Forward, Pass, Predict, WORD};
+use super::loops::Isa;
 use super::rectifier::{Member, Rectifier};
-use crate::Layer;
+use super::*;
+use crate::{Float, Layer};
 
 pub(crate) const INF: f64 = f64::INFINITY;
 pub(crate) const NAN: f64 = f64::NAN;
@@ -22,11 +23,11 @@ pub(crate) const X: [f64; 9] = [1.0, -10.0, 0.0, 15.0, -20.0, -0.0, INF, -INF, N
 pub(crate) const G: [f64; 9] = [0.5, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
 
 /// The same value bit for bit (so `-0.0` differs from `+0.0`), or both NaN.
-pub(crate) fn same(a: f64, b: f64) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+pub(crate) fn same<A: Float>(a: A, b: A) -> bool {
+    a.bits() == b.bits() || (a.is_nan() && b.is_nan())
 }
 
-fn assert_same(what: &str, got: &Array2<f64>, want: &Array2<f64>) {
+fn assert_same<A: Float>(what: &str, got: &Array2<A>, want: &Array2<A>) {
     assert_eq!(got.dim(), want.dim(), "{what}: shape");
     for ((idx, &g), &w) in got.indexed_iter().zip(want.iter()) {
         assert!(same(g, w), "{what} at {idx:?}: got {g:?}, want {w:?}");
@@ -34,7 +35,7 @@ fn assert_same(what: &str, got: &Array2<f64>, want: &Array2<f64>) {
 }
 
 /// `v` as a row, as a column, and tiled into 37 rows with each row rotated.
-fn layouts(v: &[f64]) -> [(&'static str, Array2<f64>); 3] {
+fn layouts<A: Float>(v: &[A]) -> [(&'static str, Array2<A>); 3] {
     let n = v.len();
     let row = Array2::from_shape_vec((1, n), v.to_vec()).unwrap();
     let column = row.t().as_standard_layout().into_owned();
@@ -48,110 +49,82 @@ fn layouts(v: &[f64]) -> [(&'static str, Array2<f64>); 3] {
 /// for the values laid out as a row, a column, a transposed view, a view
 /// sliced with steps out of a larger array, and tiled 37 times (a length
 /// that is a multiple of no SIMD width and not of 64).
-pub(crate) fn check_table(layer: &mut dyn Layer, x: &[f64], y: &[f64], g: &[f64], dx: &[f64]) {
+pub(crate) fn check_table<A: Float>(layer: &mut dyn Layer<A>, x: &[A], y: &[A], g: &[A], dx: &[A]) {
     let [xs, ys, gs, dxs] = [x, y, g, dx].map(layouts);
     for (((name, xa), (_, ya)), ((_, ga), (_, dxa))) in
         xs.into_iter().zip(ys).zip(gs.into_iter().zip(dxs))
     {
-        assert_same(
-            &format!("{name} forward"),
-            &layer.forward(&xa).unwrap(),
+        let check = |what: &str, got: Array2<A>, want: &Array2<A>| {
+            assert_same(&format!("{name} {what}"), &got, want)
+        };
+        check("forward", layer.forward(&xa).unwrap(), &ya);
+        check("backward", layer.backward(&ga).unwrap(), &dxa);
+        check("predict", layer.predict(&xa).unwrap(), &ya);
+        check(
+            "forward_owned",
+            layer.forward_owned(xa.clone()).unwrap(),
             &ya,
         );
-        assert_same(
-            &format!("{name} backward"),
-            &layer.backward(&ga).unwrap(),
-            &dxa,
-        );
-        assert_same(
-            &format!("{name} predict"),
-            &layer.predict(&xa).unwrap(),
-            &ya,
-        );
-
-        assert_same(
-            &format!("{name} forward_owned"),
-            &layer.forward_owned(xa.clone()).unwrap(),
-            &ya,
-        );
-        assert_same(
-            &format!("{name} backward_owned"),
-            &layer.backward_owned(ga.clone()).unwrap(),
+        check(
+            "backward_owned",
+            layer.backward_owned(ga.clone()).unwrap(),
             &dxa,
         );
 
         // Transposed: a view whose logical shape is the transpose.
         let (xt, gt) = (xa.t().to_owned(), ga.t().to_owned());
-        assert_same(
-            &format!("{name} transposed forward"),
-            &layer.forward(&xt.t()).unwrap(),
-            &ya,
-        );
-        assert_same(
-            &format!("{name} transposed backward"),
-            &layer.backward(&gt.t()).unwrap(),
+        check("transposed forward", layer.forward(&xt.t()).unwrap(), &ya);
+        check(
+            "transposed backward",
+            layer.backward(&gt.t()).unwrap(),
             &dxa,
         );
-        assert_same(
-            &format!("{name} transposed predict"),
-            &layer.predict(&xt.t()).unwrap(),
-            &ya,
-        );
+        check("transposed predict", layer.predict(&xt.t()).unwrap(), &ya);
         let owned_t = xt.reversed_axes(); // an owned array in column-major layout
-        assert_same(
-            &format!("{name} F-order forward_owned"),
-            &layer.forward_owned(owned_t).unwrap(),
+        check(
+            "F-order forward_owned",
+            layer.forward_owned(owned_t).unwrap(),
             &ya,
         );
         let grad_t = gt.reversed_axes();
-        assert_same(
-            &format!("{name} F-order backward_owned"),
-            &layer.backward_owned(grad_t).unwrap(),
+        check(
+            "F-order backward_owned",
+            layer.backward_owned(grad_t).unwrap(),
             &dxa,
         );
 
         // Sliced with steps: every other row and column of a padded array.
         let (r, c) = xa.dim();
-        let spread = |a: &Array2<f64>| {
-            let mut big = Array2::from_elem((2 * r + 1, 2 * c + 1), 99.0);
+        let spread = |a: &Array2<A>| {
+            let mut big = Array2::from_elem((2 * r + 1, 2 * c + 1), A::round_from(99.0));
             big.slice_mut(s![1..;2, 1..;2]).assign(a);
             big
         };
         let (xb, gb) = (spread(&xa), spread(&ga));
-        assert_same(
-            &format!("{name} sliced forward"),
-            &layer.forward(&xb.slice(s![1..;2, 1..;2])).unwrap(),
-            &ya,
-        );
-        assert_same(
-            &format!("{name} sliced backward"),
-            &layer.backward(&gb.slice(s![1..;2, 1..;2])).unwrap(),
-            &dxa,
-        );
-        assert_same(
-            &format!("{name} sliced predict"),
-            &layer.predict(&xb.slice(s![1..;2, 1..;2])).unwrap(),
-            &ya,
-        );
+        let (xv, gv) = (xb.slice(s![1..;2, 1..;2]), gb.slice(s![1..;2, 1..;2]));
+        check("sliced forward", layer.forward(&xv).unwrap(), &ya);
+        check("sliced backward", layer.backward(&gv).unwrap(), &dxa);
+        check("sliced predict", layer.predict(&xv).unwrap(), &ya);
     }
 }
 
 /// Awkward values (NaN with payloads and both signs, ±0.0, ±inf,
-/// subnormals, the extremes) mixed with ordinary ones, deterministically.
-pub(crate) fn awkward(len: usize, seed: u64) -> Vec<f64> {
-    const SPECIAL: [f64; 12] = [
-        f64::NAN,
-        -f64::NAN,
-        0.0,
-        -0.0,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::MIN_POSITIVE,
-        -f64::MIN_POSITIVE,
-        1e-310,
-        -1e-310,
-        f64::MAX,
-        f64::MIN,
+/// subnormals, the extremes of `A`) mixed with ordinary ones,
+/// deterministically.
+pub(crate) fn awkward<A: Float>(len: usize, seed: u64) -> Vec<A> {
+    let special = [
+        A::nan(),
+        -A::nan(),
+        A::zero(),
+        -A::zero(),
+        A::infinity(),
+        A::neg_infinity(),
+        A::min_positive_value(),
+        -A::min_positive_value(),
+        A::min_positive_value() / A::round_from(1024.0), // subnormal
+        -A::min_positive_value() / A::round_from(3.0),
+        A::max_value(),
+        A::min_value(),
     ];
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
     (0..len)
@@ -161,30 +134,17 @@ pub(crate) fn awkward(len: usize, seed: u64) -> Vec<f64> {
                 .wrapping_add(1442695040888963407);
             let r = state >> 33;
             match r % 4 {
-                0 => SPECIAL[(r / 4) as usize % SPECIAL.len()],
-                // A NaN with a payload.
-                1 if r % 64 == 1 => f64::from_bits(0x7ff8_0000_0000_0000 | r),
-                _ => (r % 2001) as f64 / 100.0 - 10.0,
+                0 => special[(r / 4) as usize % special.len()],
+                // A NaN with a payload (in the bits both types keep).
+                1 if r % 64 == 1 => A::round_from(f64::from_bits(0x7ff8_0000_0000_0000 | r << 29)),
+                _ => A::round_from((r % 2001) as f64 / 100.0 - 10.0),
             }
         })
         .collect()
 }
 
-/// [`loops::blocks_copied`] with lanes `V` into a vector that starts out
-/// full of a NaN no pass produces from [`awkward`] values, so that an
-/// element left unwritten shows.
-fn copied_with<V: Lanes, P: Pass>(pass: &mut P, src: &[f64]) -> Vec<f64> {
-    let unwritten = MaybeUninit::new(f64::from_bits(0x7ff4_dead_beef_0000));
-    let mut out = vec![unwritten; src.len()];
-    loops::blocks_copied::<V, P>(pass, src, &mut out);
-    // SAFETY: every element was initialized, with `unwritten` if not by the pass.
-    out.into_iter()
-        .map(|y| unsafe { y.assume_init() })
-        .collect()
-}
-
-fn bits_of<'a>(a: impl IntoIterator<Item = &'a f64>) -> Vec<u64> {
-    a.into_iter().map(|v| v.to_bits()).collect()
+fn bits_of<'a, A: Float>(a: impl IntoIterator<Item = &'a A>) -> Vec<u64> {
+    a.into_iter().map(|v| v.bits()).collect()
 }
 
 /// Everything a member's passes produce, as bits.
@@ -197,172 +157,188 @@ struct Run {
     grad_params: Vec<Vec<u64>>,
 }
 
-/// A forward of `member` over `x` (of shape `dim`) with lanes `V`, in place
-/// or into new memory: the output and the mask words.
-fn forward_with<V: Lanes, M: Member>(
-    member: &mut M,
-    x: &[f64],
-    dim: (usize, usize),
-    copied: bool,
-) -> (Vec<f64>, Vec<u64>) {
-    let mut words = vec![0; x.len().div_ceil(WORD)];
-    let rule = member.rule();
-    let y = {
-        let (slopes, tap) = member.forward_parts(dim).unwrap();
-        let mut pass = Forward {
-            rule,
-            slopes,
-            tap,
-            bits: &mut words,
-        };
-        run::<V, _>(&mut pass, x, copied)
-    };
-    member.forwarded();
-    (y, words)
-}
-
-/// The backward after [`forward_with`]: the input gradient and the
-/// parameter gradients.
-fn backward_with<V: Lanes, M: Member>(
-    member: &mut M,
-    g: &[f64],
-    words: &[u64],
-    copied: bool,
-) -> (Vec<f64>, Vec<Vec<u64>>) {
-    let rule = member.rule();
-    let dx = {
-        let (slopes, tap) = member.backward_parts();
-        let mut pass = Backward {
-            rule,
-            slopes,
-            tap,
-            bits: words,
-        };
-        run::<V, _>(&mut pass, g, copied)
-    };
-    member.backwarded();
-    let grads = member.params().iter().map(|p| bits_of(&p.grad)).collect();
-    (dx, grads)
-}
-
-/// `pass` over `src` with lanes `V`, in place on a copy or into new memory.
-fn run<V: Lanes, P: Pass>(pass: &mut P, src: &[f64], copied: bool) -> Vec<f64> {
+/// `pass` over `src` on `isa`, in place on a copy, or into new memory that
+/// starts out full of a NaN no pass produces from [`awkward`] values, so
+/// that an element left unwritten shows.
+fn run<A: Float, P: Pass<A>>(isa: Isa, pass: &mut P, src: &[A], copied: bool) -> Vec<A> {
     if copied {
-        copied_with::<V, P>(pass, src)
+        let unwritten = MaybeUninit::new(A::round_from(f64::from_bits(0x7ff4_dead_beef_0000)));
+        let mut out = vec![unwritten; src.len()];
+        isa.copied(pass, src, &mut out);
+        // SAFETY: every element was initialized, with `unwritten` if not by
+        // the pass.
+        out.into_iter()
+            .map(|y| unsafe { y.assume_init() })
+            .collect()
     } else {
         let mut data = src.to_vec();
-        loops::blocks_in_place::<V, P>(pass, &mut data);
+        isa.in_place(pass, &mut data);
         data
     }
 }
 
-/// Every pass of `member` over `x` and `g` with lanes `V` (one lane for
-/// the tails), after checking that the in-place and copying loops agree.
-fn passes_with<V: Lanes, M: Member>(member: &M, x: &Array2<f64>, g: &Array2<f64>) -> Run {
-    let (xs, gs, dim) = (x.as_slice().unwrap(), g.as_slice().unwrap(), x.dim());
-    let mut in_place = member.clone();
-    let (y, mask) = forward_with::<V, M>(&mut in_place, xs, dim, false);
-    let (y_copied, mask_copied) = forward_with::<V, M>(&mut member.clone(), xs, dim, true);
-    assert_eq!(bits_of(&y_copied), bits_of(&y), "copied forward");
-    assert_eq!(mask_copied, mask, "copied forward's mask");
-
+/// Every pass of `layer`'s member over `x` and `g` on `isa`, after
+/// checking that the in-place and copying loops agree.
+fn passes_on<A: Float, M: Member<A>>(
+    isa: Isa,
+    layer: &Rectifier<M>,
+    x: &Array2<A>,
+    g: &Array2<A>,
+) -> Run {
+    let (xs, gs, shape) = (x.as_slice().unwrap(), g.as_slice().unwrap(), x.shape());
+    let zero = layer.zero_side();
+    let forward = |member: &mut M, copied| {
+        let mut words = vec![0; xs.len().div_ceil(WORD)];
+        let rule = member.rule().unwrap();
+        let y = {
+            let (slopes, tap) = member.forward_parts(shape).unwrap();
+            let bits = &mut words;
+            run(
+                isa,
+                &mut Forward {
+                    rule,
+                    zero,
+                    slopes,
+                    tap,
+                    bits,
+                },
+                xs,
+                copied,
+            )
+        };
+        member.forwarded();
+        (bits_of(&y), words)
+    };
+    let backward = |member: &mut M, words: &[u64], copied| {
+        let rule = member.rule().unwrap();
+        let dx = {
+            let (slopes, tap) = member.backward_parts().unwrap();
+            run(
+                isa,
+                &mut Backward {
+                    rule,
+                    slopes,
+                    tap,
+                    bits: words,
+                },
+                gs,
+                copied,
+            )
+        };
+        member.backwarded();
+        let grads: Vec<Vec<u64>> = member.params().iter().map(|p| bits_of(&p.grad)).collect();
+        (bits_of(&dx), grads)
+    };
+    let mut in_place = layer.member().clone();
+    let (output, mask) = forward(&mut in_place, false);
+    assert_eq!(
+        forward(&mut layer.member().clone(), true),
+        (output.clone(), mask.clone()),
+        "copied forward"
+    );
     let mut copying = in_place.clone();
-    let (dx, grads) = backward_with::<V, M>(&mut in_place, gs, &mask, false);
-    let (dx_copied, grads_copied) = backward_with::<V, M>(&mut copying, gs, &mask, true);
-    assert_eq!(bits_of(&dx_copied), bits_of(&dx), "copied backward");
-    assert_eq!(grads_copied, grads, "copied backward's parameter gradients");
+    let (grad_input, grad_params) = backward(&mut in_place, &mask, false);
+    assert_eq!(
+        backward(&mut copying, &mask, true),
+        (grad_input.clone(), grad_params.clone()),
+        "copied backward"
+    );
 
     let mut table = Vec::new();
-    let mut predict = Predict {
-        rule: member.rule(),
-        slopes: member.predict_slopes(dim, &mut table),
-    };
+    let member = layer.member();
+    let (rule, slopes) = (
+        member.rule().unwrap(),
+        member.predict_slopes(shape, &mut table).unwrap(),
+    );
+    let predicted = bits_of(&run(isa, &mut Predict { rule, zero, slopes }, xs, true));
     Run {
-        output: bits_of(&y),
+        output,
         mask,
-        predicted: bits_of(&run::<V, _>(&mut predict, xs, true)),
-        grad_input: bits_of(&dx),
-        grad_params: grads,
+        predicted,
+        grad_input,
+        grad_params,
     }
 }
 
-/// [`passes_with`] compiled for AVX2.
-///
-/// # Safety
-///
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn passes_with_avx2<M: Member>(member: &M, x: &Array2<f64>, g: &Array2<f64>) -> Run {
-    passes_with::<super::lanes::Avx2, M>(member, x, g)
-}
-
-/// The runs of `layer`'s entry points on `x` and `g` reached three ways
-/// (the owned pair on standard arrays, transposed views, and a sliced view
-/// with a column-major gradient), each from a fresh copy of `layer` (so that
-/// RReLU draws the same slopes).
-fn layer_run<M: Member>(layer: &Rectifier<M>, x: &Array2<f64>, g: &Array2<f64>) -> [Run; 3] {
+/// The runs of `layer`'s entry points on `x` and `g` reached five ways,
+/// each from a fresh copy of `layer` (so that RReLU draws the same
+/// slopes): the owned pair on standard arrays; transposed views; a sliced
+/// view with a column-major gradient; the same data as a 4-D array
+/// `(rows, cols, 1, 1)`; and as a permuted 3-D view.
+fn layer_runs<A: Float, M: Member<A>>(
+    layer: &Rectifier<M>,
+    x: &Array2<A>,
+    g: &Array2<A>,
+) -> Vec<(&'static str, Run)> {
     let params = |l: &mut Rectifier<M>| -> Vec<Vec<u64>> {
-        l.params().iter().map(|p| bits_of(&p.grad)).collect()
+        Layer::params(l).iter().map(|p| bits_of(&p.grad)).collect()
     };
-    let predicted = bits_of(&layer.predict(x).unwrap());
-    // The owned pair on standard arrays.
+    let finish = |mut l: Rectifier<M>, y: Vec<u64>, predicted: Vec<u64>, dx: Vec<u64>| Run {
+        mask: l.mask().unwrap().words().to_vec(),
+        grad_params: params(&mut l),
+        output: y,
+        predicted,
+        grad_input: dx,
+    };
+    let mut runs = Vec::new();
+
     let mut owned = layer.clone();
-    let y = owned.forward_owned(x.clone()).unwrap();
-    let mask = owned.mask().unwrap().words().to_vec();
-    let dx = owned.backward_owned(g.clone()).unwrap();
-    let a = Run {
-        output: bits_of(&y),
-        mask,
-        predicted: predicted.clone(),
-        grad_input: bits_of(&dx),
-        grad_params: params(&mut owned),
-    };
-    // Views: transposed arrays seen through `.t()`.
+    let y = bits_of(&owned.forward_owned(x.clone()).unwrap());
+    let dx = bits_of(&owned.backward_owned(g.clone()).unwrap());
+    let predicted = bits_of(&layer.predict(x).unwrap());
+    runs.push(("owned", finish(owned, y, predicted, dx)));
+
     let (xt, gt) = (x.t().to_owned(), g.t().to_owned());
     let mut viewed = layer.clone();
-    let y = viewed.forward(&xt.t()).unwrap();
-    let mask = viewed.mask().unwrap().words().to_vec();
-    let dx = viewed.backward(&gt.t()).unwrap();
-    let b = Run {
-        output: bits_of(&y),
-        mask,
-        predicted: bits_of(&layer.predict(&xt.t()).unwrap()),
-        grad_input: bits_of(&dx),
-        grad_params: params(&mut viewed),
-    };
-    // Column-major owned arrays, and views sliced with steps.
+    let y = bits_of(&viewed.forward(&xt.t()).unwrap());
+    let dx = bits_of(&viewed.backward(&gt.t()).unwrap());
+    let predicted = bits_of(&layer.predict(&xt.t()).unwrap());
+    runs.push(("transposed", finish(viewed, y, predicted, dx)));
+
     let (rows, cols) = x.dim();
-    let mut wide = Array2::from_elem((rows, 2 * cols), f64::NAN);
+    let mut wide = Array2::from_elem((rows, 2 * cols), A::nan());
     wide.slice_mut(s![.., ..;2]).assign(x);
     let mut mixed = layer.clone();
-    let y = mixed.forward(&wide.slice(s![.., ..;2])).unwrap();
-    let mask = mixed.mask().unwrap().words().to_vec();
-    let dx = mixed.backward_owned(gt.reversed_axes()).unwrap();
-    let c = Run {
-        output: bits_of(&y),
-        mask,
-        predicted: bits_of(&layer.predict(&wide.slice(s![.., ..;2])).unwrap()),
-        grad_input: bits_of(&dx),
-        grad_params: params(&mut mixed),
+    let y = bits_of(&mixed.forward(&wide.slice(s![.., ..;2])).unwrap());
+    let dx = bits_of(&mixed.backward_owned(gt.clone().reversed_axes()).unwrap());
+    let predicted = bits_of(&layer.predict(&wide.slice(s![.., ..;2])).unwrap());
+    runs.push(("sliced", finish(mixed, y, predicted, dx)));
+
+    let four = |a: &Array2<A>| -> Array4<A> {
+        a.clone().into_shape_with_order((rows, cols, 1, 1)).unwrap()
     };
-    [a, b, c]
+    let mut nd = layer.clone();
+    let y = bits_of(&nd.forward(&four(x)).unwrap());
+    let dx = bits_of(&nd.backward_owned(four(g)).unwrap());
+    let predicted = bits_of(&layer.predict(&four(x)).unwrap());
+    let run = finish(nd, y, predicted, dx);
+    runs.push(("4-D", run));
+
+    // (rows, cols, 1) seen through a permutation of a (cols, 1, rows) array.
+    let three = |a: &Array2<A>| a.t().to_owned().insert_axis(Axis(1));
+    let (x3, g3) = (three(x), three(g));
+    fn view<A>(a: &ndarray::Array3<A>) -> ArrayView3<'_, A> {
+        a.view().permuted_axes([2, 0, 1])
+    }
+    let mut permuted = layer.clone();
+    let y = bits_of(&permuted.forward(&view(&x3)).unwrap());
+    let dx = bits_of(&permuted.backward(&view(&g3)).unwrap());
+    let predicted = bits_of(&layer.predict(&view(&x3)).unwrap());
+    runs.push(("permuted 3-D", finish(permuted, y, predicted, dx)));
+    runs
 }
 
-/// Every way of running `layer` (the SIMD blocks and the scalar tails, in
-/// place and into new memory, forward, predict and backward, every entry
-/// point of the layer, and the parallel path where enabled) agrees bit for
-/// bit with the portable path, at lengths that are not multiples of any
-/// SIMD width or of 64, for standard, transposed, F-order and sliced inputs.
-pub(crate) fn paths_agree<M: Member>(layer: Rectifier<M>) {
-    paths_agree_with(|_| layer.clone());
-}
-
-/// [`paths_agree`] with the layer for inputs of `cols` columns made by
-/// `make(cols)` (PReLU with one slope per column).
-pub(crate) fn paths_agree_with<M: Member>(make: impl Fn(usize) -> Rectifier<M>) {
-    let mut lengths: Vec<(usize, usize)> = (0..=131).map(|n| (1, n)).collect();
-    lengths.extend([
+/// Every way of running `layer` in element type `A` (every instruction set
+/// the CPU has, in place and into new memory, forward, predict and
+/// backward, every entry point of the layer in 2-D and n-D, and the
+/// parallel path where enabled) agrees bit for bit with the baseline path,
+/// at every length up to 131 and at shapes that are not multiples of any
+/// SIMD width or of 64, for standard, transposed, F-order, sliced and
+/// permuted inputs. `make(cols)` makes the layer for inputs of `cols`
+/// columns (PReLU with one slope per column).
+pub(crate) fn paths_agree<A: Float, M: Member<A>>(make: impl Fn(usize) -> Rectifier<M>) {
+    let mut shapes: Vec<(usize, usize)> = (0..=131).map(|n| (1, n)).collect();
+    shapes.extend([
         (3, 21),
         (2, 32),
         (5, 13),
@@ -371,27 +347,81 @@ pub(crate) fn paths_agree_with<M: Member>(make: impl Fn(usize) -> Rectifier<M>) 
         (2, 1031),
         (131, 7),
     ]);
-    for (rows, cols) in lengths {
+    for (rows, cols) in shapes {
         let n = rows * cols;
         let x = Array2::from_shape_vec((rows, cols), awkward(n, n as u64)).unwrap();
         let g = Array2::from_shape_vec((rows, cols), awkward(n, 7 * n as u64)).unwrap();
         let layer = make(cols);
-        let portable = passes_with::<f64, M>(layer.member(), &x, &g);
-        #[cfg(target_arch = "x86_64")]
-        {
-            let sse2 = passes_with::<super::lanes::Sse2, M>(layer.member(), &x, &g);
-            assert_eq!(sse2, portable, "SSE2 {rows}x{cols}");
-            if is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2.
-                let avx2 = unsafe { passes_with_avx2(layer.member(), &x, &g) };
-                assert_eq!(avx2, portable, "AVX2 {rows}x{cols}");
-            }
+        let baseline = passes_on(Isa::Baseline, &layer, &x, &g);
+        for isa in Isa::available() {
+            let run = passes_on(isa, &layer, &x, &g);
+            assert_eq!(
+                run,
+                baseline,
+                "{} {isa:?} {} {rows}x{cols}",
+                M::LAYER,
+                A::NAME
+            );
         }
-        for (run, how) in layer_run(&layer, &x, &g)
-            .iter()
-            .zip(["owned", "transposed", "sliced"])
-        {
-            assert_eq!(run, &portable, "{} {how} {rows}x{cols}", M::LAYER);
+        for (how, run) in layer_runs(&layer, &x, &g) {
+            assert_eq!(
+                run,
+                baseline,
+                "{} {how} {} {rows}x{cols}",
+                M::LAYER,
+                A::NAME
+            );
         }
     }
 }
+
+/// Layers of a member in several configurations, for inputs of `cols`
+/// columns: what the shared tests run every member in. Each member's test
+/// module implements it, and [`family!`] lists the members, so a new member
+/// cannot miss the shared tests.
+pub(crate) trait Examples<A: Float> {
+    type Member: Member<A>;
+    fn examples(cols: usize) -> Vec<Rectifier<Self::Member>>;
+}
+
+macro_rules! every_member_agrees_on_every_path {
+    ($($layer:ident),*) => {
+        #[test]
+        fn every_member_agrees_on_every_path_f64() {
+            $(
+                for i in 0..<$layer as Examples<f64>>::examples(1).len() {
+                    paths_agree::<f64, _>(|cols| <$layer as Examples<f64>>::examples(cols).swap_remove(i));
+                }
+            )*
+        }
+
+        #[test]
+        fn every_member_agrees_on_every_path_f32() {
+            $(
+                for i in 0..<$layer as Examples<f32>>::examples(1).len() {
+                    paths_agree::<f32, _>(|cols| <$layer as Examples<f32>>::examples(cols).swap_remove(i));
+                }
+            )*
+        }
+    };
+}
+
+crate::family!(every_member_agrees_on_every_path);
+
+macro_rules! every_member_is_documented {
+    ($($layer:ident),*) => {
+        /// The crate docs and the README name every member of the family.
+        #[test]
+        fn every_member_is_documented() {
+            let crate_docs = include_str!("../lib.rs");
+            let readme = include_str!("../../README.md");
+            $(
+                let name = stringify!($layer);
+                assert!(crate_docs.contains(&format!("[`{name}`]")), "lib.rs does not name {name}");
+                assert!(readme.contains(&format!("`{name}`")), "README.md does not name {name}");
+            )*
+        }
+    };
+}
+
+crate::family!(every_member_is_documented);

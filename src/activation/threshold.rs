@@ -2,40 +2,48 @@
 //! else `value`.
 
 use super::kernel::{apply, derivative, Rule};
-use super::lanes::Lanes;
 use super::rectifier::{Rectifier, Simple};
+use super::AtZero;
 use crate::validate::hyper;
-use crate::Result;
+use crate::{Float, Result};
 
 /// The threshold member: `x` above the threshold, a constant at or below
 /// it. See [`ThresholdLayer`].
 #[derive(Debug, Clone, Copy)]
-pub struct Threshold {
-    threshold: f64,
-    value: f64,
+pub struct Threshold<T = f64> {
+    threshold: T,
+    value: T,
 }
 
-impl Rule for Threshold {
+impl<A: Float> Rule<A> for Threshold<A> {
+    /// `!(x <= t)`: PyTorch's `x <= t ? v : x`, so NaN passes through with
+    /// its gradient. The kink is at the threshold, whatever the side of zero.
     #[inline(always)]
-    fn forward<V: Lanes>(self, x: V, _slope: V) -> (V::Mask, V) {
-        // `!(x <= t)`: PyTorch's `x <= t ? v : x`, so NaN passes through
-        // with its gradient.
-        let active = x.not_le(V::splat(self.threshold));
-        (active, V::select(active, x, V::splat(self.value)))
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // true for NaN, on purpose
+    fn forward(self, x: A, _slope: A, _zero: AtZero) -> (bool, A) {
+        let active = !(x <= self.threshold);
+        (active, if active { x } else { self.value })
     }
 
     #[inline(always)]
-    fn backward<V: Lanes>(self, g: V, active: V::Mask, _slope: V) -> V {
-        V::select(active, g, V::splat(0.0))
+    fn backward(self, g: A, active: bool, _slope: A) -> A {
+        if active {
+            g
+        } else {
+            A::zero()
+        }
     }
 }
 
 impl Simple for Threshold {
     const LAYER: &'static str = "ThresholdLayer";
-    type Rule = Threshold;
+    type Rule<A: Float> = Threshold<A>;
 
-    fn rule(&self) -> Threshold {
-        *self
+    fn rule<A: Float>(&self) -> Result<Threshold<A>> {
+        Ok(Threshold {
+            threshold: A::hyper(Self::LAYER, "threshold", self.threshold)?,
+            value: A::hyper(Self::LAYER, "value", self.value)?,
+        })
     }
 }
 
@@ -53,8 +61,8 @@ impl Simple for Threshold {
 /// assert_eq!(threshold(1.0, 1.0, -5.0), -5.0);
 /// assert!(threshold(f64::NAN, 1.0, -5.0).is_nan());
 /// ```
-pub fn threshold(x: f64, threshold: f64, value: f64) -> f64 {
-    apply(Threshold { threshold, value }, x, 0.0)
+pub fn threshold<A: Float>(x: A, threshold: A, value: A) -> A {
+    apply(Threshold { threshold, value }, x, A::zero())
 }
 
 /// The derivative of [`threshold()`] at `x`: 1 for `x > threshold` and NaN,
@@ -68,9 +76,9 @@ pub fn threshold(x: f64, threshold: f64, value: f64) -> f64 {
 /// assert_eq!(threshold_grad(2.0, 1.0), 1.0);
 /// assert_eq!(threshold_grad(1.0, 1.0), 0.0);
 /// ```
-pub fn threshold_grad(x: f64, threshold: f64) -> f64 {
-    let value = 0.0;
-    derivative(Threshold { threshold, value }, x, 0.0)
+pub fn threshold_grad<A: Float>(x: A, threshold: A) -> A {
+    let value = A::zero();
+    derivative(Threshold { threshold, value }, x, A::zero())
 }
 
 /// PyTorch's `nn.Threshold(threshold, value)` as a layer: `y = x` if
@@ -88,16 +96,19 @@ pub fn threshold_grad(x: f64, threshold: f64) -> f64 {
 /// choice: the kink is at the threshold, and the threshold itself is on the
 /// `value` side, as in PyTorch.
 ///
+/// In `f32` both parameters are rounded to `f32`, as PyTorch rounds them.
+///
 /// # Shapes
 ///
-/// - input: `(batch, features)`, any layout (standard, transposed, sliced)
+/// - input: any shape (`(batch, features)` in the [`Layer`](crate::Layer)
+///   impl), any layout (standard, transposed, permuted, sliced)
 /// - output: same as input, standard layout
 /// - grad_output and grad_input: same as the last forward's input
 ///
 /// # Examples
 ///
 /// ```
-/// use rectify::{ndarray::array, Layer, ThresholdLayer};
+/// use rectify::{ndarray::array, ThresholdLayer};
 ///
 /// let mut layer = ThresholdLayer::new(0.5, -1.0)?;
 /// assert_eq!(layer.forward(&array![[0.2, 0.5, 0.7]])?, array![[-1.0, -1.0, 0.7]]);
@@ -147,8 +158,8 @@ mod tests {
     use ndarray::array;
 
     use super::*;
-    use crate::activation::test_util::{check_table, paths_agree, same, G, INF, NAN, X};
-    use crate::{Layer, LayerError};
+    use crate::activation::test_util::{check_table, same, Examples, G, INF, NAN, X};
+    use crate::LayerError;
 
     /// X is 1, -10, 0, 15, -20, -0.0, inf, -inf, NaN.
     #[test]
@@ -225,10 +236,19 @@ mod tests {
         assert_eq!(mask, array![[false, false, true, true]]);
     }
 
-    #[test]
-    fn every_path_agrees_bit_for_bit() {
-        for (t, v) in [(0.0, 0.0), (1.5, -2.0), (-1.0, 7.0), (0.0, -0.0)] {
-            paths_agree(ThresholdLayer::new(t, v).unwrap());
+    impl<A: Float> Examples<A> for ThresholdLayer {
+        type Member = Threshold;
+        fn examples(_cols: usize) -> Vec<ThresholdLayer> {
+            let parameters = [
+                (0.0, 0.0),
+                (1.5, -2.0),
+                (-1.0, 7.0),
+                (0.0, -0.0),
+                (0.3, 0.7),
+            ];
+            parameters
+                .map(|(t, v)| ThresholdLayer::new(t, v).unwrap())
+                .into()
         }
     }
 }

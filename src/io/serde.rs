@@ -47,18 +47,8 @@ macro_rules! serde_via_repr {
     )*};
 }
 
-serde_via_repr!(
-    ReluLayer,
-    LeakyReluLayer,
-    PReluLayer,
-    RReluLayer,
-    ClippedReluLayer,
-    ThresholdLayer,
-    DenseLayer,
-    Sgd,
-    Adam,
-    ActivityStats
-);
+crate::family!(serde_via_repr);
+serde_via_repr!(DenseLayer, Sgd, Adam, ActivityStats);
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +63,7 @@ impl ViaRepr for ReluLayer {
 
     fn to_repr(&self) -> ReluRepr {
         ReluRepr {
-            at_zero: self.member().zero,
+            at_zero: self.zero_side(),
         }
     }
 
@@ -97,7 +87,7 @@ impl ViaRepr for LeakyReluLayer {
     fn to_repr(&self) -> LeakyReluRepr {
         LeakyReluRepr {
             negative_slope: self.negative_slope(),
-            at_zero: self.member().rule.zero,
+            at_zero: self.zero_side(),
         }
     }
 
@@ -121,7 +111,7 @@ impl ViaRepr for PReluLayer {
     fn to_repr(&self) -> Self::Out<'_> {
         PReluRepr {
             slopes: self.slopes(),
-            at_zero: self.member().rule.zero,
+            at_zero: self.zero_side(),
         }
     }
 
@@ -153,7 +143,7 @@ impl ViaRepr for RReluLayer {
             upper: self.upper(),
             seed: self.seed(),
             forwards: self.member().forwards,
-            at_zero: self.member().rule.zero,
+            at_zero: self.zero_side(),
         }
     }
 
@@ -180,7 +170,7 @@ impl ViaRepr for ClippedReluLayer {
     fn to_repr(&self) -> ClippedReluRepr {
         ClippedReluRepr {
             cap: self.cap(),
-            at_zero: self.member().zero,
+            at_zero: self.zero_side(),
         }
     }
 
