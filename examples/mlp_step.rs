@@ -2,8 +2,12 @@
 //! `benches/pytorch_mlp.py` prints for PyTorch (see `benches/vs_pytorch.sh`).
 //!
 //! A step is `forward_owned` through a `Sequential` of Dense, ReLU, Dense,
-//! ReLU, Dense, then softmax cross-entropy, `backward_owned`, and `Sgd` with
-//! momentum 0.9, in float64 on one thread.
+//! ReLU, Dense, then softmax cross-entropy, `backward_params` (every
+//! parameter gradient, but not the gradient of the network's input, which
+//! PyTorch skips too), and `Sgd` with momentum 0.9, in float64, with what
+//! the default build uses: `gemm`'s threads for large products and its
+//! AVX-512 kernels where the CPU has them (`RAYON_NUM_THREADS=1` for one
+//! thread).
 //!
 //! ```text
 //! cargo run --release --example mlp_step            # about 10 s
@@ -52,7 +56,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let start = Instant::now();
             let logits = net.forward_owned(input)?;
             let (_, grad) = softmax_cross_entropy(&logits, &labels)?;
-            net.backward_owned(grad)?;
+            net.backward_params(grad)?;
             sgd.step(&mut net)?;
             let elapsed = start.elapsed();
             spent += elapsed;

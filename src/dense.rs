@@ -384,6 +384,32 @@ impl DenseLayer {
     }
 }
 
+impl DenseLayer {
+    /// The rows of the last forward's batch, if `grad_output` fits its
+    /// output.
+    fn check_grad(&self, grad_output: &ArrayRef2<f64>) -> Result<usize> {
+        let outputs = self.weights.ncols();
+        let input = LayerError::check_backward(
+            LAYER,
+            self.input.pass(LAYER),
+            |x: &&Array2<f64>| (x.nrows(), outputs),
+            grad_output.dim(),
+        )?;
+        Ok(input.nrows())
+    }
+
+    /// Overwrites the weight and bias gradients from `grad_output`, which
+    /// [`DenseLayer::check_grad`] has checked.
+    fn parameter_gradients(&mut self, grad_output: &ArrayRef2<f64>) {
+        let input = self.input.get().expect("a checked backward has a pass");
+        matmul::product_into(&mut self.weights_grad, &input.t(), grad_output, false);
+        self.bias_grad.fill(0.0);
+        for row in grad_output.rows() {
+            self.bias_grad += &row;
+        }
+    }
+}
+
 impl Layer for DenseLayer {
     fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
         let result =
@@ -401,21 +427,17 @@ impl Layer for DenseLayer {
     }
 
     fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
-        let outputs = self.weights.ncols();
-        let input = LayerError::check_backward(
-            LAYER,
-            self.input.pass(LAYER),
-            |x: &&Array2<f64>| (x.nrows(), outputs),
-            grad_output.dim(),
-        )?;
-        let shape = [input.nrows(), self.weights.nrows()];
+        let shape = [self.check_grad(grad_output)?, self.weights.nrows()];
         let out = need(LAYER, "backward", "grad_input", shape).buffer()?;
-        matmul::product_into(&mut self.weights_grad, &input.t(), grad_output, false);
-        self.bias_grad.fill(0.0);
-        for row in grad_output.rows() {
-            self.bias_grad += &row;
-        }
+        self.parameter_gradients(grad_output);
         Ok(matmul::product(grad_output, &self.weights.t(), out))
+    }
+
+    /// The parameter gradients alone: no `g·Wᵀ` product.
+    fn backward_params(&mut self, grad_output: Array2<f64>) -> Result<()> {
+        self.check_grad(&grad_output)?;
+        self.parameter_gradients(&grad_output);
+        Ok(())
     }
 
     fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {

@@ -92,6 +92,20 @@ pub trait Layer<A: Float = f64>: Send {
     fn backward_owned(&mut self, grad_output: Array2<A>) -> Result<Array2<A>> {
         self.backward(&grad_output)
     }
+
+    /// backward for a caller that does not read dL/d(input), as when this
+    /// is the first layer of a network: overwrites the parameter gradients
+    /// and may skip the input gradient. [`DenseLayer`](crate::DenseLayer)
+    /// skips its `g·Wᵀ` product, and a [`Sequential`](crate::Sequential)
+    /// passes the call to its first layer; PyTorch skips that product too.
+    /// The default runs [`Layer::backward_owned`] and drops its result.
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::backward`].
+    fn backward_params(&mut self, grad_output: Array2<A>) -> Result<()> {
+        self.backward_owned(grad_output).map(drop)
+    }
 }
 
 /// One trainable array of a layer with the gradient of its last backward.
@@ -156,6 +170,10 @@ impl<A: Float, L: Layer<A> + ?Sized> Layer<A> for Box<L> {
 
     fn backward_owned(&mut self, grad_output: Array2<A>) -> Result<Array2<A>> {
         (**self).backward_owned(grad_output)
+    }
+
+    fn backward_params(&mut self, grad_output: Array2<A>) -> Result<()> {
+        (**self).backward_params(grad_output)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::any::{type_name, Any};
 use std::fmt;
+use std::ops::Range;
 
 use ndarray::{Array2, ArrayRef2};
 
@@ -246,9 +247,10 @@ impl Sequential {
         LayerError::check_backward(LAYER, cached, |&&dim| dim, grad.dim()).map(drop)
     }
 
-    /// Runs `backward_owned` through the layers before `end`, last first.
-    fn backward_until(&mut self, end: usize, mut g: Array2<f64>) -> Result<Array2<f64>> {
-        for (i, layer) in self.layers[..end].iter_mut().enumerate().rev() {
+    /// Runs `backward_owned` through the layers in `range`, last first.
+    fn backward_through(&mut self, range: Range<usize>, mut g: Array2<f64>) -> Result<Array2<f64>> {
+        let layers = self.layers[range.clone()].iter_mut().zip(range);
+        for (layer, i) in layers.rev() {
             g = layer.backward_owned(g).map_err(in_layer(i))?;
         }
         Ok(g)
@@ -287,12 +289,43 @@ impl Layer for Sequential {
             return identity("backward", "grad_input", grad_output);
         };
         let g = last.backward(grad_output).map_err(in_layer(end))?;
-        self.backward_until(end, g)
+        self.backward_through(0..end, g)
     }
 
     fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
         self.check_grad(&grad_output)?;
-        self.backward_until(self.layers.len(), grad_output)
+        self.backward_through(0..self.layers.len(), grad_output)
+    }
+
+    /// [`backward_owned`](Layer::backward_owned) through every layer but
+    /// the first, whose [`backward_params`](Layer::backward_params) skips
+    /// the network's input gradient, which a training step never reads: in
+    /// an MLP, the first `DenseLayer`'s `g·Wᵀ` product (PyTorch skips it
+    /// too). The parameter gradients are those of `backward_owned`, bit for
+    /// bit.
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{ndarray::Array2, DenseLayer, Layer, ReluLayer, Sequential};
+    ///
+    /// let mut rng = StdRng::seed_from_u64(0);
+    /// let mut net = Sequential::new();
+    /// net.push(DenseLayer::new(784, 256, &mut rng))
+    ///     .push(ReluLayer::new())
+    ///     .push(DenseLayer::new(256, 10, &mut rng));
+    /// net.forward(&Array2::from_elem((32, 784), 0.5))?;
+    /// net.backward_params(Array2::from_elem((32, 10), 0.1))?; // no 32x784 gradient made
+    /// assert!(net.params()[0].grad.iter().any(|&g| g != 0.0));
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    fn backward_params(&mut self, grad_output: Array2<f64>) -> Result<()> {
+        self.check_grad(&grad_output)?;
+        let len = self.layers.len();
+        let g = self.backward_through(len.min(1)..len, grad_output)?;
+        match self.layers.first_mut() {
+            Some(first) => first.backward_params(g).map_err(in_layer(0)),
+            None => Ok(()),
+        }
     }
 
     fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
@@ -369,6 +402,49 @@ mod tests {
             .iter()
             .map(|p| p.grad.iter().copied().collect())
             .collect()
+    }
+
+    #[test]
+    fn backward_params_gives_the_parameter_gradients_of_backward() {
+        // Nested, with a parametric layer first in the inner container.
+        let make = || {
+            let mut inner = Sequential::new();
+            inner
+                .push(net())
+                .push(PReluLayer::<f64>::new(1, 0.1).unwrap());
+            let mut outer = Sequential::new();
+            outer
+                .push(inner)
+                .push(DenseLayer::from_parts(array![[0.5, -2.0]], array![1.0, -0.5]).unwrap());
+            outer
+        };
+        let (x, g) = (x(), array![[2.0, -1.0], [-3.0, 0.5]]);
+        let (mut full, mut lean) = (make(), make());
+        full.forward(&x).unwrap();
+        full.backward_owned(g.clone()).unwrap();
+        lean.forward(&x).unwrap();
+        lean.backward_params(g.clone()).unwrap();
+        let bits = |net: &mut Sequential| -> Vec<Vec<u64>> {
+            grads(net)
+                .iter()
+                .map(|p| p.iter().map(|v| v.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(&mut lean), bits(&mut full));
+        assert!(grads(&mut lean)[0].iter().any(|&v| v != 0.0));
+
+        // Errors as backward's, and nothing changes.
+        let err = lean.backward_params(array![[1.0, 2.0, 3.0]]).unwrap_err();
+        assert!(err.to_string().contains("[1, 3]"), "{err}");
+        assert_eq!(bits(&mut lean), bits(&mut full));
+        let mut fresh = make();
+        assert!(matches!(
+            fresh.backward_params(g.clone()),
+            Err(LayerError::BackwardBeforeForward { .. })
+        ));
+        let mut empty = Sequential::new();
+        empty.forward(&x).unwrap();
+        assert_eq!(empty.backward_params(x.clone()), Ok(()));
     }
 
     #[test]
