@@ -5,7 +5,7 @@ use ndarray::{ArrayD, Zip};
 use super::{check_grads, check_state, zeros_like, Optimizer};
 use crate::validate::hyper;
 #[cfg(doc)]
-use crate::LayerError;
+use crate::{Adam, LayerError};
 use crate::{Layer, Result};
 
 const OPTIMIZER: &str = "Sgd";
@@ -48,21 +48,27 @@ pub struct Sgd {
 impl Sgd {
     /// Plain SGD, `w ← w − learning_rate · g`.
     ///
+    /// A learning rate of 0 is valid, as in PyTorch and for [`Adam`]: the
+    /// step then leaves every parameter as it is (while the velocities,
+    /// with momentum, still accumulate), for example to freeze a network
+    /// for some steps.
+    ///
     /// # Errors
     ///
     /// [`LayerError::InvalidParameter`] unless `learning_rate` is finite and
-    /// positive.
+    /// not negative.
     ///
     /// ```
     /// use rectify::Sgd;
     ///
     /// assert_eq!(Sgd::new(0.1)?.learning_rate(), 0.1);
-    /// let err = Sgd::new(0.0).unwrap_err();
-    /// assert_eq!(err.to_string(), "Sgd: invalid learning_rate = 0: must be finite and positive");
+    /// assert_eq!(Sgd::new(0.0)?.learning_rate(), 0.0);
+    /// let err = Sgd::new(-1.0).unwrap_err();
+    /// assert_eq!(err.to_string(), "Sgd: invalid learning_rate = -1: must be finite and non-negative");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(learning_rate: f64) -> Result<Self> {
-        let learning_rate = hyper(OPTIMIZER, "learning_rate", learning_rate).positive()?;
+        let learning_rate = hyper(OPTIMIZER, "learning_rate", learning_rate).non_negative()?;
         Ok(Sgd {
             learning_rate,
             momentum: 0.0,
@@ -273,7 +279,7 @@ mod tests {
 
     #[test]
     fn hyperparameters_are_validated() {
-        for lr in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+        for lr in [-0.1, -5e-324, f64::NAN, f64::INFINITY] {
             assert!(Sgd::new(lr).is_err(), "{lr}");
         }
         let sgd = || Sgd::new(0.1).unwrap();
@@ -301,12 +307,12 @@ mod tests {
         let err = Sgd::new(f64::MIN).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd: invalid learning_rate = -1.7976931348623157e308: must be finite and positive"
+            "Sgd: invalid learning_rate = -1.7976931348623157e308: must be finite and non-negative"
         );
         let err = Sgd::new(-5e-324).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd: invalid learning_rate = -5e-324: must be finite and positive"
+            "Sgd: invalid learning_rate = -5e-324: must be finite and non-negative"
         );
         let err = Sgd::new(0.1)
             .unwrap()
@@ -345,6 +351,32 @@ mod tests {
         let mut same = dense_with_grad([0.0, 0.0]);
         sgd.step(&mut same).unwrap(); // v = 0.9·[0.5, -1]
         assert_eq!(same.weights(), array![[1.0 - 0.5 * 0.45, 2.0 + 0.5 * 0.9]]);
+    }
+
+    #[test]
+    fn a_learning_rate_of_0_is_valid_as_for_adam_and_freezes_the_parameters() {
+        use crate::Adam;
+        assert_eq!(Sgd::new(0.0).map(|s| s.learning_rate()), Ok(0.0));
+        assert_eq!(Adam::new(0.0).map(|a| a.learning_rate()), Ok(0.0));
+        for lr in [-0.0, 0.0] {
+            let mut sgd = Sgd::new(lr).unwrap().with_momentum(0.5).unwrap();
+            let mut dense = dense_with_grad([0.5, -1.0]);
+            sgd.step(&mut dense).unwrap();
+            sgd.step(&mut dense).unwrap();
+            assert_eq!(dense.weights(), array![[1.0, 2.0]]);
+            assert_eq!(dense.bias(), array![0.25, 0.5]);
+            // The velocity still accumulates: 0.5·g + g.
+            assert_eq!(sgd.velocity[1], array![0.75, -1.5].into_dyn());
+        }
+        let (sgd, adam) = (Sgd::new(-1e-300), Adam::new(-1e-300));
+        assert_eq!(
+            sgd.unwrap_err().to_string(),
+            "Sgd: invalid learning_rate = -1e-300: must be finite and non-negative"
+        );
+        assert_eq!(
+            adam.unwrap_err().to_string(),
+            "Adam: invalid learning_rate = -1e-300: must be finite and non-negative"
+        );
     }
 
     #[test]
