@@ -24,6 +24,19 @@ impl fmt::Display for Readable {
     }
 }
 
+/// The other value of [`LayerError::InvalidParameter`], if any, as
+/// ` lower = 0.3`.
+struct Bound(Option<(&'static str, f64)>);
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((name, value)) => write!(f, " {name} = {}", Readable(value)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What went wrong in a layer, a loss or an optimizer.
 ///
 /// Every variant names the layer (or function) and the operation, and the
@@ -64,7 +77,20 @@ pub enum LayerError {
         actual: Vec<usize>,
     },
     /// A hyperparameter or argument value is out of its domain.
-    #[error("{layer}: invalid {name} = {}: {reason}", Readable(*value))]
+    ///
+    /// A rule that compares two values names and prints both: `reason` is
+    /// the comparison and `bound` the other value, as in `RReluLayer:
+    /// invalid upper = 0.1: must be at least lower = 0.3`.
+    ///
+    /// ```
+    /// use rectify::{LayerError, RReluLayer};
+    ///
+    /// let err = RReluLayer::new(0.3, 0.1).unwrap_err();
+    /// assert_eq!(err.to_string(), "RReluLayer: invalid upper = 0.1: must be at least lower = 0.3");
+    /// let LayerError::InvalidParameter { name, reason, bound, .. } = err else { panic!("{err:?}") };
+    /// assert_eq!((name, reason, bound), ("upper", "must be at least", Some(("lower", 0.3))));
+    /// ```
+    #[error("{layer}: invalid {name} = {}: {reason}{}", Readable(*value), Bound(*bound))]
     InvalidParameter {
         /// The layer or function.
         layer: &'static str,
@@ -74,6 +100,10 @@ pub enum LayerError {
         value: f64,
         /// Why it was rejected.
         reason: &'static str,
+        /// The other value a rule between two values compares with, by
+        /// name (`Some(("lower", 0.3))`), printed after `reason`; `None`
+        /// for a rule on this value alone.
+        bound: Option<(&'static str, f64)>,
     },
     /// A loss was given a batch with no elements, whose mean is undefined.
     #[error("{layer}::{operation}: {what} has shape {shape:?}, an empty batch")]

@@ -781,6 +781,7 @@ mod tests {
                     name: "calls",
                     value: 0.0,
                     reason: "spent",
+                    bound: None,
                 });
             }
             self.left.set(left - 1);

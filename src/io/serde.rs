@@ -363,8 +363,11 @@ impl ViaRepr for ActivityStats {
     fn from_repr(repr: Self::In) -> Result<Self> {
         let samples = repr.samples;
         for &count in &repr.active {
-            hyper("ActivityStats", "active", count as f64)
-                .require(count <= samples, "must not exceed samples")?;
+            hyper("ActivityStats", "active", count as f64).require_against(
+                count <= samples,
+                "must not exceed",
+                ("samples", samples as f64),
+            )?;
         }
         let mut stats = ActivityStats::new(repr.active.len());
         (stats.active, stats.samples) = (repr.active, samples);
@@ -596,7 +599,7 @@ mod tests {
         refused::<ClippedReluLayer>(r#"{"cap":-1.0}"#, "ClippedReluLayer: invalid cap = -1");
         refused::<RReluLayer>(
             r#"{"lower":0.5,"upper":0.25,"seed":0,"forwards":0}"#,
-            "invalid upper = 0.25: must be at least lower",
+            "RReluLayer: invalid upper = 0.25: must be at least lower = 0.5",
         );
         refused::<PReluLayer>(
             r#"{"slopes":{"v":1,"dim":[0],"data":[]}}"#,
@@ -645,7 +648,7 @@ mod tests {
 
         refused::<ActivityStats>(
             r#"{"active":{"v":1,"dim":[2],"data":[3,1]},"samples":2}"#,
-            "ActivityStats: invalid active = 3: must not exceed samples",
+            "ActivityStats: invalid active = 3: must not exceed samples = 2",
         );
     }
 }
