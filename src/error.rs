@@ -56,7 +56,11 @@ impl fmt::Display for Bound {
 #[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
 pub enum LayerError {
-    /// `backward` was called with no cached forward pass to differentiate.
+    /// `backward` was called with no cached forward pass to differentiate:
+    /// before the first forward, or, on a [`Sequential`](crate::Sequential),
+    /// before the first forward since a [`push`](crate::Sequential::push)
+    /// or [`layer_mut`](crate::Sequential::layer_mut), which forget the
+    /// container's pass.
     #[error("{layer}::backward called before forward")]
     BackwardBeforeForward {
         /// The layer's type name.
