@@ -161,6 +161,39 @@ pub enum LayerError {
         /// The bytes it needs; `None` if its element count overflows.
         bytes: Option<u128>,
     },
+    /// An optimizer's state (Adam's moments, Sgd's velocities), kept per
+    /// parameter in [`Layer::params`](crate::Layer::params) order since its
+    /// first step, does not fit the layer it was asked to step: another
+    /// network, or one whose layers changed. A new network needs a new
+    /// optimizer. Nothing changed, neither the layer nor the optimizer.
+    ///
+    /// The message names the first difference: the number of parameters, or
+    /// the first parameter (by its index in `params()`) whose shape differs.
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Adam, DenseLayer, LayerError};
+    ///
+    /// let mut adam = Adam::new(0.1)?;
+    /// adam.step(&mut DenseLayer::from_parts(array![[1.0]], array![0.0])?)?;
+    /// let err = adam.step(&mut DenseLayer::from_parts(array![[1.0, 2.0]], array![0.0, 0.0])?).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Adam::step: parameter 0 (in params() order) has shape [1, 2], expected [1, 1] \
+    ///      as in the optimizer's state: a new network needs a new optimizer"
+    /// );
+    /// let LayerError::StateMismatch { expected, actual, .. } = err else { panic!("{err:?}") };
+    /// assert_eq!((expected, actual), (vec![vec![1, 1], vec![1]], vec![vec![1, 2], vec![2]]));
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    #[error("{layer}::step: {}: a new network needs a new optimizer", state_mismatch(expected, actual))]
+    StateMismatch {
+        /// The optimizer.
+        layer: &'static str,
+        /// The shapes of the optimizer's state, one per parameter.
+        expected: Vec<Vec<usize>>,
+        /// The shapes of the layer's parameters, in `params()` order.
+        actual: Vec<Vec<usize>>,
+    },
     /// Layer `index` of a [`Sequential`](crate::Sequential) failed; `error`
     /// says how (and names the layer's type).
     #[error("Sequential layer {index}: {error}")]
@@ -182,6 +215,23 @@ fn too_large(bytes: Option<u128>) -> String {
     match bytes {
         Some(bytes) => format!("needs {bytes} bytes, more than can be allocated"),
         None => "is larger than an array can index (its nonzero lengths multiply to more than isize::MAX)".to_owned(),
+    }
+}
+
+/// The first difference between the shapes of an optimizer's state and
+/// those of the parameters.
+fn state_mismatch(expected: &[Vec<usize>], actual: &[Vec<usize>]) -> String {
+    if expected.len() != actual.len() {
+        let (e, a) = (expected.len(), actual.len());
+        let s = if a == 1 { "" } else { "s" };
+        return format!("the layer has {a} parameter{s}, expected {e} as in the optimizer's state");
+    }
+    match expected.iter().zip(actual).position(|(e, a)| e != a) {
+        Some(i) => format!(
+            "parameter {i} (in params() order) has shape {:?}, expected {:?} as in the optimizer's state",
+            actual[i], expected[i]
+        ),
+        None => "the parameters have the shapes of the optimizer's state".to_owned(),
     }
 }
 

@@ -291,10 +291,11 @@ impl Adam {
     /// # Errors
     ///
     /// [`LayerError::ShapeMismatch`] if a parameter's gradient has another
-    /// shape than the parameter, or if the number or shapes of the
-    /// parameters differ from the first step's (a different layer: use a
-    /// new `Adam`). Nothing changes then: neither the layer nor the
-    /// optimizer's moments and step count.
+    /// shape than the parameter, and [`LayerError::StateMismatch`] if the
+    /// number or shapes of the parameters differ from the moments' (kept
+    /// from the first step: a new network needs a new `Adam`). Nothing
+    /// changes then: neither the layer nor the optimizer's moments and step
+    /// count.
     ///
     /// # Examples
     ///
@@ -309,7 +310,11 @@ impl Adam {
     ///
     /// let mut wider = DenseLayer::from_parts(array![[1.0, 1.0]], array![0.0, 0.0])?;
     /// let err = adam.step(&mut wider).unwrap_err();
-    /// assert_eq!(err.to_string(), "Adam::step: a parameter has shape [1, 2], expected [1, 1]");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Adam::step: parameter 0 (in params() order) has shape [1, 2], expected [1, 1] \
+    ///      as in the optimizer's state: a new network needs a new optimizer"
+    /// );
     /// assert_eq!((wider.weights(), adam.steps()), (array![[1.0, 1.0]].view(), 1));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
@@ -655,13 +660,30 @@ mod tests {
         let err = adam.step(&mut wider).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Adam::step: a parameter has shape [3], expected [2]"
+            "Adam::step: parameter 0 (in params() order) has shape [3], expected [2] \
+             as in the optimizer's state: a new network needs a new optimizer"
         );
         let mut two = Tensors([layer.0.clone(), layer.0.clone()].concat());
         let err = adam.step(&mut two).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Adam::step: params has shape [2], expected [1]"
+            "Adam::step: the layer has 2 parameters, expected 1 as in the optimizer's state: \
+             a new network needs a new optimizer"
+        );
+        let mut none = Tensors(vec![]);
+        let err = adam.step(&mut none).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Adam::step: the layer has 0 parameters, expected 1 as"),
+            "{err}"
+        );
+        assert_eq!(
+            err,
+            LayerError::StateMismatch {
+                layer: "Adam",
+                expected: vec![vec![2]],
+                actual: vec![]
+            }
         );
         let mut broken = param(&[1.0, 2.0], &[1.0]);
         let err = adam.step(&mut broken).unwrap_err();

@@ -41,8 +41,10 @@ pub trait Optimizer: Send {
     /// # Errors
     ///
     /// [`LayerError::ShapeMismatch`] if a gradient's shape is not its
-    /// parameter's, or the parameters do not match the optimizer's state;
-    /// nothing changes then, neither the layer nor the optimizer.
+    /// parameter's, and [`LayerError::StateMismatch`] if the parameters do
+    /// not match the optimizer's state (another network: a new network
+    /// needs a new optimizer); nothing changes then, neither the layer nor
+    /// the optimizer.
     fn step(&mut self, layer: &mut dyn Layer) -> Result<()>;
 }
 
@@ -63,26 +65,16 @@ fn check_grads(optimizer: &'static str, params: &[Param<'_>]) -> Result<()> {
 /// Errors unless `params` are as many as the `state` buffers, each of its
 /// buffer's shape.
 fn check_state(optimizer: &'static str, state: &[ArrayD<f64>], params: &[Param<'_>]) -> Result<()> {
-    if params.len() != state.len() {
-        let (expected, actual) = ([state.len()], [params.len()]);
-        return Err(LayerError::shape(
-            optimizer, "step", "params", &expected, &actual,
-        ));
+    let fits = params.len() == state.len()
+        && (state.iter().zip(params)).all(|(s, p)| s.shape() == p.value.shape());
+    if fits {
+        return Ok(());
     }
-    match state
-        .iter()
-        .zip(params)
-        .find(|(s, p)| s.shape() != p.value.shape())
-    {
-        Some((s, p)) => Err(LayerError::shape(
-            optimizer,
-            "step",
-            "a parameter",
-            s.shape(),
-            p.value.shape(),
-        )),
-        None => Ok(()),
-    }
+    Err(LayerError::StateMismatch {
+        layer: optimizer,
+        expected: state.iter().map(|s| s.shape().to_vec()).collect(),
+        actual: params.iter().map(|p| p.value.shape().to_vec()).collect(),
+    })
 }
 
 /// One zero buffer per parameter, of its shape.

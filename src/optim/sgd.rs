@@ -157,9 +157,11 @@ impl Sgd {
     /// # Errors
     ///
     /// [`LayerError::ShapeMismatch`] if a parameter's gradient has another
-    /// shape than the parameter, or, with momentum, if the number or shapes
-    /// of the parameters differ from the first step's (a different layer:
-    /// use a new `Sgd`). Nothing is updated then.
+    /// shape than the parameter, and, with momentum,
+    /// [`LayerError::StateMismatch`] if the number or shapes of the
+    /// parameters differ from the velocities' (kept from the first step: a
+    /// new network needs a new `Sgd`). Nothing changes then, neither the
+    /// layer nor the velocities.
     ///
     /// # Examples
     ///
@@ -332,12 +334,25 @@ mod tests {
         let mut wider = DenseLayer::from_parts(Array2::ones((2, 2)), Array1::ones(2)).unwrap();
         wider.forward(&array![[1.0, 1.0]]).unwrap();
         wider.backward(&array![[1.0, 1.0]]).unwrap();
+        let before = sgd.velocity.clone();
         let err = sgd.step(&mut wider).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd::step: a parameter has shape [2, 2], expected [1, 2]"
+            "Sgd::step: parameter 0 (in params() order) has shape [2, 2], expected [1, 2] \
+             as in the optimizer's state: a new network needs a new optimizer"
         );
         assert_eq!(wider.weights(), Array2::<f64>::ones((2, 2)));
+
+        // The second parameter alone differs: parameter 1.
+        let zeros = |shape: &[usize]| (ArrayD::zeros(shape), ArrayD::zeros(shape));
+        let mut longer = Tensors(vec![zeros(&[1, 2]), zeros(&[3])]);
+        let err = sgd.step(&mut longer).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "Sgd::step: parameter 1 (in params() order) has shape [3], expected [2] as"
+            ),
+            "{err}"
+        );
 
         let mut two = Sequential::new();
         two.push(dense_with_grad([0.5, -1.0]))
@@ -345,8 +360,10 @@ mod tests {
         let err = sgd.step(&mut two).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd::step: params has shape [4], expected [2]"
+            "Sgd::step: the layer has 4 parameters, expected 2 as in the optimizer's state: \
+             a new network needs a new optimizer"
         );
+        assert_eq!(sgd.velocity, before);
 
         let mut same = dense_with_grad([0.0, 0.0]);
         sgd.step(&mut same).unwrap(); // v = 0.9·[0.5, -1]
