@@ -37,6 +37,18 @@ impl fmt::Display for Bound {
     }
 }
 
+/// The state of [`LayerError::NonFiniteUpdate`], if any, as `exp_avg_sq of `.
+struct StateOf(Option<&'static str>);
+
+impl fmt::Display for StateOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(state) => write!(f, "the {state} of "),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What went wrong in a layer, a loss or an optimizer.
 ///
 /// Every variant names the layer (or function) and the operation, and the
@@ -185,7 +197,10 @@ pub enum LayerError {
     /// assert_eq!((expected, actual), (vec![vec![1, 1], vec![1]], vec![vec![1, 2], vec![2]]));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    #[error("{layer}::step: {}: a new network needs a new optimizer", state_mismatch(expected, actual))]
+    #[error(
+        "{layer}::step: {}: a new network needs a new optimizer",
+        state_mismatch(expected, actual)
+    )]
     StateMismatch {
         /// The optimizer.
         layer: &'static str,
@@ -193,6 +208,31 @@ pub enum LayerError {
         expected: Vec<Vec<usize>>,
         /// The shapes of the layer's parameters, in `params()` order.
         actual: Vec<Vec<usize>>,
+    },
+    /// An optimizer step would have written a NaN or an infinity into a
+    /// parameter or into the optimizer's state, and was refused
+    /// ([`NonFinite::Refuse`](crate::NonFinite::Refuse), the default).
+    /// Nothing changed, neither the layer nor the optimizer.
+    #[error(
+        "{layer}::step: {}parameter {param} (in params() order) would become {} at flat index {index}, where its gradient is {}; the step was refused and changed nothing",
+        StateOf(*state), Readable(*value), Readable(*grad)
+    )]
+    NonFiniteUpdate {
+        /// The optimizer.
+        layer: &'static str,
+        /// The parameter's index in [`Layer::params`](crate::Layer::params).
+        param: usize,
+        /// `None` if the parameter itself would not be finite, else the
+        /// optimizer's state for it that would not be: Adam's `"exp_avg"`
+        /// or `"exp_avg_sq"` (a gradient so large that its square
+        /// overflows leaves the parameter finite, but not `exp_avg_sq`).
+        state: Option<&'static str>,
+        /// The element's index in the parameter, in row-major order.
+        index: usize,
+        /// The value the update gives it.
+        value: f64,
+        /// The element's gradient.
+        grad: f64,
     },
     /// Layer `index` of a [`Sequential`](crate::Sequential) failed; `error`
     /// says how (and names the layer's type).
