@@ -73,11 +73,14 @@ pub trait Optimizer: Send {
 /// is PyTorch's behaviour, for code that checks the loss itself or wants
 /// the exact PyTorch trajectory, NaN included.
 ///
-/// The cost of `Refuse` is one pass over the parameters before the update,
-/// computing each element's new values (the update's own arithmetic, so
-/// that what is checked is what would be written) without writing them:
-/// the optimizer's step, small next to a forward and backward over a batch,
-/// takes about twice as long.
+/// The cost of `Refuse` is one pass over the parameters, gradients and
+/// state before the update, computing each element's new values (the
+/// update's own arithmetic, so that what is checked is exactly what would
+/// be written) without writing them: the optimizer's step takes about twice
+/// as long. Measured on a 784-512-512-10 dense network trained in batches of
+/// 64 (one thread of a Xeon), a whole training step (forward, loss,
+/// backward, step) was some 10 to 30% slower with `Adam` and 5 to 10% with
+/// `Sgd`; `Write` saves that where the gradients are known to be finite.
 ///
 /// # Examples
 ///
