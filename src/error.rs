@@ -24,6 +24,31 @@ impl fmt::Display for Readable {
     }
 }
 
+/// The other value of [`LayerError::InvalidParameter`], if any, as
+/// ` lower = 0.3`.
+struct Bound(Option<(&'static str, f64)>);
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((name, value)) => write!(f, " {name} = {}", Readable(value)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The state of [`LayerError::NonFiniteUpdate`], if any, as `exp_avg_sq of `.
+struct StateOf(Option<&'static str>);
+
+impl fmt::Display for StateOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(state) => write!(f, "the {state} of "),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What went wrong in a layer, a loss or an optimizer.
 ///
 /// Every variant names the layer (or function) and the operation, and the
@@ -43,7 +68,11 @@ impl fmt::Display for Readable {
 #[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
 pub enum LayerError {
-    /// `backward` was called with no cached forward pass to differentiate.
+    /// `backward` was called with no cached forward pass to differentiate:
+    /// before the first forward, or, on a [`Sequential`](crate::Sequential),
+    /// before the first forward since a [`push`](crate::Sequential::push)
+    /// or [`layer_mut`](crate::Sequential::layer_mut), which forget the
+    /// container's pass.
     #[error("{layer}::backward called before forward")]
     BackwardBeforeForward {
         /// The layer's type name.
@@ -64,7 +93,20 @@ pub enum LayerError {
         actual: Vec<usize>,
     },
     /// A hyperparameter or argument value is out of its domain.
-    #[error("{layer}: invalid {name} = {}: {reason}", Readable(*value))]
+    ///
+    /// A rule that compares two values names and prints both: `reason` is
+    /// the comparison and `bound` the other value, as in `RReluLayer:
+    /// invalid upper = 0.1: must be at least lower = 0.3`.
+    ///
+    /// ```
+    /// use rectify::{LayerError, RReluLayer};
+    ///
+    /// let err = RReluLayer::new(0.3, 0.1).unwrap_err();
+    /// assert_eq!(err.to_string(), "RReluLayer: invalid upper = 0.1: must be at least lower = 0.3");
+    /// let LayerError::InvalidParameter { name, reason, bound, .. } = err else { panic!("{err:?}") };
+    /// assert_eq!((name, reason, bound), ("upper", "must be at least", Some(("lower", 0.3))));
+    /// ```
+    #[error("{layer}: invalid {name} = {}: {reason}{}", Readable(*value), Bound(*bound))]
     InvalidParameter {
         /// The layer or function.
         layer: &'static str,
@@ -74,6 +116,10 @@ pub enum LayerError {
         value: f64,
         /// Why it was rejected.
         reason: &'static str,
+        /// The other value a rule between two values compares with, by
+        /// name (`Some(("lower", 0.3))`), printed after `reason`; `None`
+        /// for a rule on this value alone.
+        bound: Option<(&'static str, f64)>,
     },
     /// A loss was given a batch with no elements, whose mean is undefined.
     #[error("{layer}::{operation}: {what} has shape {shape:?}, an empty batch")]
@@ -127,6 +173,67 @@ pub enum LayerError {
         /// The bytes it needs; `None` if its element count overflows.
         bytes: Option<u128>,
     },
+    /// An optimizer's state (Adam's moments, Sgd's velocities), kept per
+    /// parameter in [`Layer::params`](crate::Layer::params) order since its
+    /// first step, does not fit the layer it was asked to step: another
+    /// network, or one whose layers changed. A new network needs a new
+    /// optimizer. Nothing changed, neither the layer nor the optimizer.
+    ///
+    /// The message names the first difference: the number of parameters, or
+    /// the first parameter (by its index in `params()`) whose shape differs.
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Adam, DenseLayer, LayerError};
+    ///
+    /// let mut adam = Adam::new(0.1)?;
+    /// adam.step(&mut DenseLayer::from_parts(array![[1.0]], array![0.0])?)?;
+    /// let err = adam.step(&mut DenseLayer::from_parts(array![[1.0, 2.0]], array![0.0, 0.0])?).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Adam::step: parameter 0 (in params() order) has shape [1, 2], expected [1, 1] \
+    ///      as in the optimizer's state: a new network needs a new optimizer"
+    /// );
+    /// let LayerError::StateMismatch { expected, actual, .. } = err else { panic!("{err:?}") };
+    /// assert_eq!((expected, actual), (vec![vec![1, 1], vec![1]], vec![vec![1, 2], vec![2]]));
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    #[error(
+        "{layer}::step: {}: a new network needs a new optimizer",
+        state_mismatch(expected, actual)
+    )]
+    StateMismatch {
+        /// The optimizer.
+        layer: &'static str,
+        /// The shapes of the optimizer's state, one per parameter.
+        expected: Vec<Vec<usize>>,
+        /// The shapes of the layer's parameters, in `params()` order.
+        actual: Vec<Vec<usize>>,
+    },
+    /// An optimizer step would have written a NaN or an infinity into a
+    /// parameter or into the optimizer's state, and was refused
+    /// ([`NonFinite::Refuse`](crate::NonFinite::Refuse), the default).
+    /// Nothing changed, neither the layer nor the optimizer.
+    #[error(
+        "{layer}::step: {}parameter {param} (in params() order) would become {} at flat index {index}, where its gradient is {}; the step was refused and changed nothing",
+        StateOf(*state), Readable(*value), Readable(*grad)
+    )]
+    NonFiniteUpdate {
+        /// The optimizer.
+        layer: &'static str,
+        /// The parameter's index in [`Layer::params`](crate::Layer::params).
+        param: usize,
+        /// `None` if the parameter itself would not be finite, else the
+        /// optimizer's state for it that would not be: Adam's `"exp_avg"`
+        /// or `"exp_avg_sq"` (a gradient so large that its square
+        /// overflows leaves the parameter finite, but not `exp_avg_sq`).
+        state: Option<&'static str>,
+        /// The element's index in the parameter, in row-major order.
+        index: usize,
+        /// The value the update gives it.
+        value: f64,
+        /// The element's gradient.
+        grad: f64,
+    },
     /// Layer `index` of a [`Sequential`](crate::Sequential) failed; `error`
     /// says how (and names the layer's type).
     #[error("Sequential layer {index}: {error}")]
@@ -148,6 +255,23 @@ fn too_large(bytes: Option<u128>) -> String {
     match bytes {
         Some(bytes) => format!("needs {bytes} bytes, more than can be allocated"),
         None => "is larger than an array can index (its nonzero lengths multiply to more than isize::MAX)".to_owned(),
+    }
+}
+
+/// The first difference between the shapes of an optimizer's state and
+/// those of the parameters.
+fn state_mismatch(expected: &[Vec<usize>], actual: &[Vec<usize>]) -> String {
+    if expected.len() != actual.len() {
+        let (e, a) = (expected.len(), actual.len());
+        let s = if a == 1 { "" } else { "s" };
+        return format!("the layer has {a} parameter{s}, expected {e} as in the optimizer's state");
+    }
+    match expected.iter().zip(actual).position(|(e, a)| e != a) {
+        Some(i) => format!(
+            "parameter {i} (in params() order) has shape {:?}, expected {:?} as in the optimizer's state",
+            actual[i], expected[i]
+        ),
+        None => "the parameters have the shapes of the optimizer's state".to_owned(),
     }
 }
 

@@ -84,6 +84,7 @@ pub trait Float: sealed::Sealed + NdFloat + Default + Send + Sync + fmt::LowerEx
                 } else {
                     "overflows the element type"
                 },
+                bound: None,
             });
         }
         Ok(rounded)

@@ -330,8 +330,9 @@ impl Numeric<'_> {
     ) -> Result<Option<f64>> {
         let eps = self.check.eps;
         let (step_up, step_down) = ((v + eps) - v, v - (v - eps));
-        let reason = "is lost in rounding next to an element this large";
-        hyper(NAME, "eps", eps).require(step_up > 0.0 && step_down > 0.0, reason)?;
+        let ok = step_up > 0.0 && step_down > 0.0;
+        let reason = "is lost in rounding next to";
+        hyper(NAME, "eps", eps).require_against(ok, reason, ("the element", v))?;
         let (plus, minus) = (eval(v + eps)?, eval(v - eps)?);
         same_shape("predict output", self.base.shape(), plus.shape())?;
         same_shape("predict output", self.base.shape(), minus.shape())?;
@@ -781,6 +782,7 @@ mod tests {
                     name: "calls",
                     value: 0.0,
                     reason: "spent",
+                    bound: None,
                 });
             }
             self.left.set(left - 1);
@@ -1012,7 +1014,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "GradCheck: invalid eps = 1e-6: is lost in rounding next to an element this large"
+            "GradCheck: invalid eps = 1e-6: is lost in rounding next to the element = 100000000000"
         );
         let coarse = c.with_eps(1e-4).unwrap();
         assert!(coarse

@@ -79,7 +79,7 @@ pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 #[cfg(feature = "safetensors")]
 pub use io::{IoError, SafetensorsError};
 pub use layer::{Layer, Param};
-pub use optim::{Adam, Optimizer, Sgd};
+pub use optim::{Adam, NonFinite, Optimizer, Sgd};
 pub use sequential::Sequential;
 
 /// ndarray 0.17, the array types every layer takes and returns.

@@ -44,7 +44,10 @@ impl<T: Layer + 'static> DynLayer for T {
 /// An error in layer `k` comes back as [`LayerError::InSequential`] with
 /// `index: k` around the layer's own error. After a failed `forward`,
 /// `backward` is [`LayerError::ForwardFailed`] until the next successful
-/// `forward`, since the layers' caches no longer belong to one pass.
+/// `forward`, since the layers' caches no longer belong to one pass. After
+/// [`push`](Self::push) or [`layer_mut`](Self::layer_mut), which may change
+/// the layers, it is [`LayerError::BackwardBeforeForward`] until the next
+/// `forward`: the container has no pass, as when new.
 ///
 /// # Shapes
 ///
@@ -201,19 +204,27 @@ impl Sequential {
     /// type.
     ///
     /// The layer may be replaced or changed through it, so the container
-    /// forgets its last pass: `backward` is
-    /// [`LayerError::BackwardBeforeForward`] until the next forward (a
-    /// backward that could fail partway, after the layers behind the
-    /// changed one had overwritten their gradients, is never run). Read a
-    /// layer with [`layer`](Self::layer) to keep the pass.
+    /// forgets its last pass, as [`push`](Self::push) does: `backward` is
+    /// [`LayerError::BackwardBeforeForward`] until the next forward, as on
+    /// a new container (a backward that could fail partway, after the
+    /// layers behind the changed one had overwritten their gradients, is
+    /// never run). It is not [`LayerError::ForwardFailed`], which says that
+    /// a forward returned an error: here nothing failed, there is simply no
+    /// pass since the change, and a replaced layer has never run a forward
+    /// itself. Read a layer with [`layer`](Self::layer) to keep the pass.
     ///
     /// ```
-    /// use rectify::{ndarray::array, AtZero, Layer, ReluLayer, Sequential};
+    /// use rectify::{ndarray::array, AtZero, Layer, LayerError, ReluLayer, Sequential};
     ///
     /// let mut net = Sequential::new();
     /// net.push(ReluLayer::new());
+    /// net.forward(&array![[0.0]])?;
     /// let relu = net.layer_mut::<ReluLayer>(0).unwrap();
     /// *relu = ReluLayer::new().at_zero(AtZero::Active);
+    /// let err = net.backward(&array![[3.0]]).unwrap_err();
+    /// assert_eq!(err, LayerError::BackwardBeforeForward { layer: "Sequential" });
+    /// assert_eq!(err.to_string(), "Sequential::backward called before forward");
+    ///
     /// net.forward(&array![[0.0]])?;
     /// assert_eq!(net.backward(&array![[3.0]])?, array![[3.0]]);
     /// # Ok::<(), rectify::LayerError>(())
@@ -565,9 +576,28 @@ mod tests {
         *net.layer_mut::<DenseLayer>(2).unwrap() =
             DenseLayer::from_parts(array![[0.0], [0.0]], array![7.0]).unwrap();
         assert_eq!(net.predict(&x()).unwrap(), array![[7.0], [7.0]]);
-        // The new layer has no pass, so neither has the container.
+        // The new layer has no pass, so neither has the container: nothing
+        // failed, so it is not ForwardFailed.
         let err = net.backward(&g()).unwrap_err();
         assert_eq!(err, LayerError::BackwardBeforeForward { layer: LAYER });
+        assert_eq!(
+            err.to_string(),
+            "Sequential::backward called before forward"
+        );
+        // Reaching a layer through layer_mut, even without changing it,
+        // forgets the pass too, and so does a push.
+        net.forward(&x()).unwrap();
+        net.layer_mut::<ReluLayer>(1).unwrap();
+        let err = net.backward_owned(g()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sequential::backward called before forward"
+        );
+        net.forward(&x()).unwrap();
+        net.push(ReluLayer::new());
+        let err = net.backward(&g()).unwrap_err();
+        assert_eq!(err, LayerError::BackwardBeforeForward { layer: LAYER });
+        net.layers.pop();
         assert!(net.layer_mut::<ReluLayer>(0).is_none());
         net.forward(&x()).unwrap();
         assert!(net.layer_mut::<ReluLayer>(0).is_none()); // no match: the pass is kept

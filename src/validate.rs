@@ -21,6 +21,28 @@ impl Hyper {
     /// The value if `ok`, else [`LayerError::InvalidParameter`] naming the
     /// layer, the parameter, its value and `reason`.
     pub(crate) fn require(self, ok: bool, reason: &'static str) -> Result<f64> {
+        self.require_with(ok, reason, None)
+    }
+
+    /// The value if `ok`, else [`LayerError::InvalidParameter`] naming the
+    /// layer, the parameter, its value, `reason` and the other value the
+    /// rule compares it with: `require_against(upper >= lower, "must be at
+    /// least", ("lower", lower))` prints `must be at least lower = 0.3`.
+    pub(crate) fn require_against(
+        self,
+        ok: bool,
+        reason: &'static str,
+        bound: (&'static str, f64),
+    ) -> Result<f64> {
+        self.require_with(ok, reason, Some(bound))
+    }
+
+    fn require_with(
+        self,
+        ok: bool,
+        reason: &'static str,
+        bound: Option<(&'static str, f64)>,
+    ) -> Result<f64> {
         if ok {
             Ok(self.value)
         } else {
@@ -29,6 +51,7 @@ impl Hyper {
                 name: self.name,
                 value: self.value,
                 reason,
+                bound,
             })
         }
     }
@@ -69,6 +92,27 @@ mod tests {
         assert!(hyper("L", "a", f64::NAN).finite().is_err());
         assert_eq!(hyper("L", "a", -3.0).finite(), Ok(-3.0));
         assert!(hyper("L", "a", 2.0).require(false, "why").is_err());
+    }
+
+    #[test]
+    fn a_rule_between_two_values_prints_both() {
+        let err = hyper("L", "upper", 0.1)
+            .require_against(false, "must be at least", ("lower", 0.3))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "L: invalid upper = 0.1: must be at least lower = 0.3"
+        );
+        let bound = ("samples", 1e300);
+        let err = hyper("L", "active", f64::INFINITY)
+            .require_against(false, "must not exceed", bound)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "L: invalid active = inf: must not exceed samples = 1e300"
+        );
+        let ok = hyper("L", "upper", 0.5).require_against(true, "must be at least", ("lower", 0.3));
+        assert_eq!(ok, Ok(0.5));
     }
 
     #[test]

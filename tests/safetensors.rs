@@ -447,6 +447,133 @@ fn a_nan_or_an_infinity_is_refused_as_from_parts_refuses_it() {
         .is_err());
 }
 
+/// Non-finite values with distinct bits: NaN payloads and signs, ±inf.
+const NOT_FINITE: [(u64, &str); 5] = [
+    (0x7ff8_0000_0000_0000, "NaN"),
+    (0xfff8_0000_0000_dead, "NaN"),
+    (0x7ff0_0000_0000_0001, "NaN"), // signalling
+    (0x7ff0_0000_0000_0000, "inf"),
+    (0xfff0_0000_0000_0000, "-inf"),
+];
+
+/// Dense(3, 4), ReLU, Dense(4, 2): tensors 0.weight, 0.bias, 2.weight, 2.bias.
+fn mlp(seed: u64) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut net = Sequential::new();
+    net.push(dense(3, 4, &mut rng))
+        .push(ReluLayer::new())
+        .push(dense(4, 2, &mut rng));
+    net
+}
+
+#[test]
+fn a_model_holding_nan_or_an_infinity_is_not_saved_and_no_file_appears() {
+    let dir = directory("not-finite");
+    let (path, kept) = (dir.join("model.safetensors"), dir.join("kept.safetensors"));
+    let mut good = mlp(1);
+    good.save_safetensors(&kept).unwrap();
+    let good_bytes = std::fs::read(&kept).unwrap();
+    for (bits, shown) in NOT_FINITE {
+        let mut net = mlp(1);
+        // 2.weight is (inputs, outputs) = (4, 2) here and (2, 4) in the
+        // file: [3, 1] here is [1, 3] there, flat index 1·4 + 3 = 7.
+        net.params()[2].value[[3, 1]] = f64::from_bits(bits);
+        let before = snapshot(&mut net);
+        let message =
+            format!("tensor \"2.weight\" holds {shown} at flat index 7, expected finite values");
+
+        let err = net.to_safetensors_bytes().unwrap_err();
+        assert_eq!(err.to_string(), format!("<bytes>: {message}"));
+        let LayerError::Safetensors(err) = err else {
+            panic!("{err:?}")
+        };
+        assert!(matches!(
+            *err,
+            SafetensorsError::NotFinite { ref tensor, index: 7, value, .. }
+                if tensor == "2.weight" && value.to_bits() == bits
+        ));
+
+        // No file appears, not even a temporary one.
+        let err = net.save_safetensors(&path).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: {message}", path.display()));
+        assert_eq!(listing(&dir), ["kept.safetensors"], "{shown}");
+        // A file already there is left as it was.
+        let err = net.save_safetensors(&kept).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: {message}", kept.display()));
+        assert_eq!(std::fs::read(&kept).unwrap(), good_bytes);
+        assert_eq!(listing(&dir), ["kept.safetensors"], "{shown}");
+        // The network is unchanged, its NaN's bits included.
+        assert_eq!(snapshot(&mut net).0, before.0);
+
+        // Single layers too.
+        let mut dense = DenseLayer::from_parts(array![[1.0, 2.0]], array![0.0, 0.5]).unwrap();
+        dense.params()[1].value[[1]] = f64::from_bits(bits);
+        let err = dense.save_safetensors(&path).unwrap_err();
+        let message =
+            format!("tensor \"bias\" holds {shown} at flat index 1, expected finite values");
+        assert_eq!(err.to_string(), format!("{}: {message}", path.display()));
+        assert!(dense.to_safetensors_bytes().is_err());
+        let mut prelu = PReluLayer::new(3, 0.25).unwrap();
+        prelu.params()[0].value[[2]] = f64::from_bits(bits);
+        let err = prelu.to_safetensors_bytes().unwrap_err();
+        let message =
+            format!("tensor \"weight\" holds {shown} at flat index 2, expected finite values");
+        assert_eq!(err.to_string(), format!("<bytes>: {message}"));
+        assert!(prelu.save_safetensors(&path).is_err());
+        assert_eq!(listing(&dir), ["kept.safetensors"], "{shown}");
+    }
+}
+
+#[test]
+fn what_a_save_writes_loads_back_and_what_it_refuses_never_reaches_the_disk() {
+    use rectify::{loss, Adam, NonFinite};
+
+    // The story of a diverged run: NaN in the data, a NaN loss, a NaN
+    // gradient.
+    let dir = directory("diverged");
+    let path = dir.join("checkpoint.safetensors");
+    let x = array![[0.5, f64::NAN, 2.0], [1.0, -1.0, 0.25]];
+    let y = array![[1.0, 0.0], [0.0, 1.0]];
+    let step = |net: &mut Sequential, adam: &mut Adam| -> rectify::Result<f64> {
+        let (l, grad) = loss::mse(&net.forward(&x)?, &y)?;
+        net.backward(&grad)?;
+        adam.step(net)?;
+        Ok(l)
+    };
+
+    // By default the step is refused, so the model stays finite, saves,
+    // and loads back bit for bit.
+    let mut net = mlp(3);
+    net.save_safetensors(&path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let mut adam = Adam::new(0.01).unwrap();
+    let err = step(&mut net, &mut adam).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Adam::step: parameter 0 (in params() order) would become NaN"),
+        "{err}"
+    );
+    net.save_safetensors(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let mut back = mlp(4);
+    back.load_safetensors(&path).unwrap();
+    assert_eq!(snapshot(&mut back), snapshot(&mut net));
+
+    // Written as PyTorch writes it, the NaN reaches the weights; the save
+    // then refuses, naming the first tensor that holds one, and the last
+    // good checkpoint stays.
+    let mut adam = Adam::new(0.01).unwrap().with_non_finite(NonFinite::Write);
+    assert!(step(&mut net, &mut adam).unwrap().is_nan());
+    let err = net.save_safetensors(&path).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with(r#"tensor "0.weight" holds NaN at flat index 0, expected finite values"#),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(listing(&dir), ["checkpoint.safetensors"]);
+}
+
 #[test]
 fn truncated_and_garbage_bytes_are_refused() {
     let good = net(1).to_safetensors_bytes().unwrap();

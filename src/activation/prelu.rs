@@ -664,7 +664,8 @@ mod tests {
                 layer: LAYER,
                 name: "num_parameters",
                 value: 0.0,
-                reason: "must be at least 1"
+                reason: "must be at least 1",
+                bound: None,
             }
         );
         for bad in [NAN, INF, -INF] {

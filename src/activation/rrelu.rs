@@ -149,13 +149,14 @@ impl Rectifier<RRelu> {
     ///
     /// assert_eq!(RReluLayer::new(0.1, 0.1)?.lower(), 0.1);
     /// let err = RReluLayer::new(0.5, 0.25).unwrap_err();
-    /// assert_eq!(err.to_string(), "RReluLayer: invalid upper = 0.25: must be at least lower");
+    /// assert_eq!(err.to_string(), "RReluLayer: invalid upper = 0.25: must be at least lower = 0.5");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(lower: f64, upper: f64) -> Result<Self> {
         let lower = hyper(LAYER, "lower", lower).finite()?;
         let upper = hyper(LAYER, "upper", upper).finite()?;
-        hyper(LAYER, "upper", upper).require(lower <= upper, "must be at least lower")?;
+        let bound = ("lower", lower);
+        hyper(LAYER, "upper", upper).require_against(lower <= upper, "must be at least", bound)?;
         Ok(Rectifier::of(RRelu {
             lower,
             upper,
@@ -381,6 +382,23 @@ mod tests {
             }
         }
         assert!(RReluLayer::new(-0.5, -0.5).is_ok());
+        // Both bounds are printed, each in its shortest round-trip form.
+        for (lo, up, message) in [
+            (0.3, 0.1, "upper = 0.1: must be at least lower = 0.3"),
+            (
+                1e300,
+                -5e-324,
+                "upper = -5e-324: must be at least lower = 1e300",
+            ),
+            (-0.0, -1e-7, "upper = -1e-7: must be at least lower = -0"),
+        ] {
+            let err = RReluLayer::new(lo, up).unwrap_err();
+            assert_eq!(err.to_string(), format!("RReluLayer: invalid {message}"));
+            assert!(matches!(
+                err,
+                LayerError::InvalidParameter { bound: Some(("lower", b)), .. } if b == lo
+            ));
+        }
         let d = RReluLayer::default();
         assert_eq!((d.lower(), d.upper(), d.seed()), (0.125, 1.0 / 3.0, 0));
     }

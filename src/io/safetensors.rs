@@ -115,7 +115,10 @@ pub enum SafetensorsError {
         found: String,
     },
     /// A tensor holds a NaN or an infinity, which no layer's constructor
-    /// takes either.
+    /// takes either: on load, a tensor of the file (nothing is loaded); on
+    /// save, a parameter of the layer (nothing is written, so that every
+    /// file a save writes loads back). `index` counts in PyTorch's layout,
+    /// the file's: a dense layer's `weight` is (outputs, inputs).
     #[error(
         "{file}: tensor \"{tensor}\" holds {value} at flat index {index}, expected finite values"
     )]
@@ -348,10 +351,32 @@ impl View for Encoded {
     }
 }
 
+/// Errors unless every one of `values`, tensor `tensor`'s in row-major
+/// order, is finite.
+fn finite(
+    file: &str,
+    tensor: &str,
+    values: impl IntoIterator<Item = f64>,
+) -> std::result::Result<(), SafetensorsError> {
+    match values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((index, value)) => Err(SafetensorsError::NotFinite {
+            file: file.to_owned(),
+            tensor: tensor.to_owned(),
+            index,
+            value,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// `layer`'s parameters as a safetensors file, F64, with the metadata
-/// `format: pt` that Hugging Face's loaders look for.
+/// `format: pt` that Hugging Face's loaders look for; an error if one holds
+/// a NaN or an infinity, which a load would refuse.
 fn to_bytes(layer: &mut impl Named, file: &str) -> std::result::Result<Vec<u8>, SafetensorsError> {
     let tensors = layer.tensors(file)?;
+    for t in &tensors {
+        finite(file, &t.name, t.stored().iter().copied())?;
+    }
     let encoded = tensors.iter().map(|t| {
         let stored = t.stored();
         let bytes = stored.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -410,14 +435,7 @@ fn read(
             });
         }
     };
-    if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(SafetensorsError::NotFinite {
-            file,
-            tensor,
-            index,
-            value,
-        });
-    }
+    finite(&file, &tensor, values.iter().copied())?;
     ArrayD::from_shape_vec(IxDyn(&expected), values).map_err(|e| format_error(&file, e))
 }
 
@@ -571,11 +589,47 @@ safetensors_methods! {
     /// over it once complete, so a crash leaves the old file or the new one,
     /// never half of one.
     ///
+    /// # NaN and infinities
+    ///
+    /// A parameter that holds a NaN or an infinity is not saved: the save
+    /// is an error naming the tensor, the element and the value, and
+    /// nothing is written, so no file appears and a file already at `path`
+    /// is left as it was. Every file a save writes therefore loads back,
+    /// bit for bit. PyTorch (`torch.save`, `safetensors.torch.save_file`)
+    /// writes such values; this crate refuses them on the way in
+    /// ([`load_safetensors`](Self::load_safetensors), as
+    /// [`DenseLayer::from_parts`] and serde do), since a NaN or an infinite
+    /// parameter can only come from a diverged run or a corrupt file, and
+    /// so it refuses them on the way out too, where the error is found at
+    /// once and the last good checkpoint is kept rather than replaced by one
+    /// of no use. An optimizer refuses to write them in the first place
+    /// unless told otherwise ([`NonFinite`](crate::NonFinite)). To look at
+    /// a diverged model anyway, read its [`params`](Layer::params).
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, DenseLayer, Layer, ReluLayer, Sequential};
+    ///
+    /// let mut net = Sequential::new();
+    /// net.push(DenseLayer::from_parts(array![[1.0]], array![0.0])?)
+    ///     .push(ReluLayer::new())
+    ///     .push(DenseLayer::from_parts(array![[1.0, 2.0]], array![0.0, 0.0])?);
+    /// net.params()[2].value[[0, 1]] = f64::NAN; // as a diverged step could leave it
+    /// let path = std::env::temp_dir().join(format!("rectify-doc-nan-{}.safetensors", std::process::id()));
+    /// let err = net.save_safetensors(&path).unwrap_err();
+    /// let message = r#"tensor "2.weight" holds NaN at flat index 1, expected finite values"#;
+    /// assert_eq!(err.to_string(), format!("{}: {message}", path.display()));
+    /// assert!(!path.exists());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`LayerError::Safetensors`]: [`SafetensorsError::Unnamed`] for a
-    /// layer with parameters of another type (nothing is written), and
-    /// [`SafetensorsError::Io`] if the file cannot be written.
+    /// [`LayerError::Safetensors`], and nothing written:
+    /// [`SafetensorsError::NotFinite`] for a parameter that holds a NaN or
+    /// an infinity (naming its tensor, `2.weight`, and the element's index
+    /// in PyTorch's layout), [`SafetensorsError::Unnamed`] for a layer with
+    /// parameters of another type, and [`SafetensorsError::Io`] if the file
+    /// cannot be written.
     ///
     /// # Examples
     ///
@@ -615,6 +669,13 @@ safetensors_methods! {
     /// tensor is read and checked before the first is assigned. The layers'
     /// caches of their last forward are kept.
     ///
+    /// A NaN or an infinity in a tensor is refused, as
+    /// [`DenseLayer::from_parts`] refuses it, where PyTorch loads it: it
+    /// can only come from a diverged run or a corrupt file. No file that
+    /// [`save_safetensors`](Self::save_safetensors) writes holds one (a
+    /// save refuses such a model), so what a save writes always loads back;
+    /// a file from PyTorch may.
+    ///
     /// # Errors
     ///
     /// [`LayerError::Safetensors`], naming the file (and the tensor, with
@@ -649,11 +710,16 @@ safetensors_methods! {
     load;
 
     /// The bytes [`save_safetensors`](Self::save_safetensors) writes, for
-    /// keeping a model in memory or sending it elsewhere.
+    /// keeping a model in memory or sending it elsewhere; they load back
+    /// with [`load_safetensors_bytes`](Self::load_safetensors_bytes), bit
+    /// for bit.
     ///
     /// # Errors
     ///
-    /// [`LayerError::Safetensors`] with [`SafetensorsError::Unnamed`] for a
+    /// [`LayerError::Safetensors`], as
+    /// [`save_safetensors`](Self::save_safetensors):
+    /// [`SafetensorsError::NotFinite`] for a parameter that holds a NaN or
+    /// an infinity (see there why), and [`SafetensorsError::Unnamed`] for a
     /// layer with parameters of another type.
     ///
     /// # Examples
@@ -707,12 +773,16 @@ safetensors_methods! {
     /// PyTorch's `nn.Linear` does: `weight` of shape (outputs, inputs), the
     /// transpose of [`weights`](Self::weights), and `bias`; F64, through a
     /// temporary file renamed over `path`, as
-    /// [`Sequential::save_safetensors`] does.
+    /// [`Sequential::save_safetensors`] does. Weights or a bias that hold a
+    /// NaN or an infinity are not saved (see there why): every file a save
+    /// writes loads back.
     ///
     /// # Errors
     ///
-    /// [`LayerError::Safetensors`] with [`SafetensorsError::Io`] if the file
-    /// cannot be written.
+    /// [`LayerError::Safetensors`], and nothing written:
+    /// [`SafetensorsError::NotFinite`] naming `weight` or `bias` if it holds
+    /// a NaN or an infinity, and [`SafetensorsError::Io`] if the file cannot
+    /// be written.
     ///
     /// # Examples
     ///
@@ -754,7 +824,9 @@ safetensors_methods! {
     ///
     /// # Errors
     ///
-    /// None in practice: the `Result` is that of the other layers.
+    /// [`LayerError::Safetensors`] with [`SafetensorsError::NotFinite`] if
+    /// the weights or the bias hold a NaN or an infinity, as
+    /// [`save_safetensors`](Self::save_safetensors).
     ///
     /// # Examples
     ///
@@ -794,12 +866,15 @@ safetensors_methods! {
 
     /// Saves the slopes to the safetensors file `path` as PyTorch's
     /// `nn.PReLU` does: `weight` of shape (num_parameters,), F64, through a
-    /// temporary file renamed over `path`.
+    /// temporary file renamed over `path`. Slopes that hold a NaN or an
+    /// infinity are not saved (see [`Sequential::save_safetensors`] why):
+    /// every file a save writes loads back.
     ///
     /// # Errors
     ///
-    /// [`LayerError::Safetensors`] with [`SafetensorsError::Io`] if the file
-    /// cannot be written.
+    /// [`LayerError::Safetensors`], and nothing written:
+    /// [`SafetensorsError::NotFinite`] if a slope is NaN or infinite, and
+    /// [`SafetensorsError::Io`] if the file cannot be written.
     ///
     /// # Examples
     ///
@@ -838,7 +913,9 @@ safetensors_methods! {
     ///
     /// # Errors
     ///
-    /// None in practice: the `Result` is that of the other layers.
+    /// [`LayerError::Safetensors`] with [`SafetensorsError::NotFinite`] if
+    /// a slope is NaN or infinite, as
+    /// [`save_safetensors`](Self::save_safetensors).
     ///
     /// # Examples
     ///

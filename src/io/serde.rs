@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::validate::hyper;
 use crate::{
     ActivityStats, Adam, AtZero, ClippedReluLayer, DenseLayer, LayerError, LeakyReluLayer,
-    PReluLayer, RReluLayer, ReluLayer, Result, Sgd, ThresholdLayer,
+    NonFinite, PReluLayer, RReluLayer, ReluLayer, Result, Sgd, ThresholdLayer,
 };
 
 /// A type that serde sees as its `Repr`.
@@ -245,13 +245,15 @@ fn checked_state(
 }
 
 /// SGD's hyperparameters and velocities (empty before the first step with
-/// momentum).
+/// momentum). `non_finite` may be left out, for [`NonFinite::Refuse`].
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SgdRepr<V> {
     learning_rate: f64,
     momentum: f64,
     weight_decay: f64,
+    #[serde(default)]
+    non_finite: NonFinite,
     velocity: V,
 }
 
@@ -264,20 +266,23 @@ impl ViaRepr for Sgd {
             learning_rate: self.learning_rate(),
             momentum: self.momentum(),
             weight_decay: self.weight_decay(),
+            non_finite: self.non_finite(),
             velocity: &self.velocity,
         }
     }
 
     fn from_repr(repr: Self::In) -> Result<Self> {
         let sgd = Sgd::new(repr.learning_rate)?.with_momentum(repr.momentum)?;
-        let mut sgd = sgd.with_weight_decay(repr.weight_decay)?;
+        let sgd = sgd.with_weight_decay(repr.weight_decay)?;
+        let mut sgd = sgd.with_non_finite(repr.non_finite);
         sgd.velocity = checked_state("Sgd", "velocity", repr.velocity, false)?;
         Ok(sgd)
     }
 }
 
 /// Adam's hyperparameters (`weight_decay` is decoupled, AdamW's, if
-/// `decoupled`), its step count and moments.
+/// `decoupled`), its step count and moments. `non_finite` may be left out,
+/// for [`NonFinite::Refuse`].
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AdamRepr<V> {
@@ -286,6 +291,8 @@ struct AdamRepr<V> {
     eps: f64,
     weight_decay: f64,
     decoupled: bool,
+    #[serde(default)]
+    non_finite: NonFinite,
     steps: u64,
     exp_avg: V,
     exp_avg_sq: V,
@@ -302,6 +309,7 @@ impl ViaRepr for Adam {
             eps: self.eps(),
             weight_decay: self.weight_decay() + self.decoupled_weight_decay(),
             decoupled: self.decoupled,
+            non_finite: self.non_finite(),
             steps: self.steps(),
             exp_avg: &self.exp_avg,
             exp_avg_sq: &self.exp_avg_sq,
@@ -313,7 +321,7 @@ impl ViaRepr for Adam {
     fn from_repr(repr: Self::In) -> Result<Self> {
         let (beta1, beta2) = repr.betas;
         let adam = Adam::new(repr.learning_rate)?.with_betas(beta1, beta2)?;
-        let adam = adam.with_eps(repr.eps)?;
+        let adam = adam.with_eps(repr.eps)?.with_non_finite(repr.non_finite);
         let mut adam = if repr.decoupled {
             adam.with_decoupled_weight_decay(repr.weight_decay)?
         } else {
@@ -363,8 +371,11 @@ impl ViaRepr for ActivityStats {
     fn from_repr(repr: Self::In) -> Result<Self> {
         let samples = repr.samples;
         for &count in &repr.active {
-            hyper("ActivityStats", "active", count as f64)
-                .require(count <= samples, "must not exceed samples")?;
+            hyper("ActivityStats", "active", count as f64).require_against(
+                count <= samples,
+                "must not exceed",
+                ("samples", samples as f64),
+            )?;
         }
         let mut stats = ActivityStats::new(repr.active.len());
         (stats.active, stats.samples) = (repr.active, samples);
@@ -525,6 +536,41 @@ mod tests {
     }
 
     #[test]
+    fn the_non_finite_policy_round_trips_and_defaults_to_refuse() {
+        let sgd = Sgd::new(0.1).unwrap().with_non_finite(NonFinite::Write);
+        let json = serde_json::to_string(&sgd).unwrap();
+        assert_eq!(
+            json,
+            r#"{"learning_rate":0.1,"momentum":0.0,"weight_decay":0.0,"non_finite":"Write","velocity":[]}"#
+        );
+        let back: Sgd = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.non_finite(), NonFinite::Write);
+        let adam = Adam::new(0.1).unwrap().with_non_finite(NonFinite::Write);
+        let json = serde_json::to_string(&adam).unwrap();
+        assert!(json.contains(r#""non_finite":"Write""#), "{json}");
+        let back: Adam = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.non_finite(), NonFinite::Write);
+        for refuse in [
+            json.replace("Write", "Refuse"),
+            json.replace(r#""non_finite":"Write","#, ""),
+        ] {
+            let back: Adam = serde_json::from_str(&refuse).unwrap();
+            assert_eq!(back.non_finite(), NonFinite::Refuse, "{refuse}");
+        }
+        // Written before the setting existed.
+        let old = r#"{"learning_rate":0.1,"momentum":0.5,"weight_decay":0.0,"velocity":[]}"#;
+        let back: Sgd = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (back.momentum(), back.non_finite()),
+            (0.5, NonFinite::Refuse)
+        );
+        refused::<Sgd>(
+            &old.replace(r#""velocity""#, r#""non_finite":"Sometimes","velocity""#),
+            "unknown variant",
+        );
+    }
+
+    #[test]
     fn activity_stats_round_trip() {
         let mut relu = ReluLayer::new();
         relu.forward(&x()).unwrap();
@@ -596,7 +642,7 @@ mod tests {
         refused::<ClippedReluLayer>(r#"{"cap":-1.0}"#, "ClippedReluLayer: invalid cap = -1");
         refused::<RReluLayer>(
             r#"{"lower":0.5,"upper":0.25,"seed":0,"forwards":0}"#,
-            "invalid upper = 0.25: must be at least lower",
+            "RReluLayer: invalid upper = 0.25: must be at least lower = 0.5",
         );
         refused::<PReluLayer>(
             r#"{"slopes":{"v":1,"dim":[0],"data":[]}}"#,
@@ -645,7 +691,7 @@ mod tests {
 
         refused::<ActivityStats>(
             r#"{"active":{"v":1,"dim":[2],"data":[3,1]},"samples":2}"#,
-            "ActivityStats: invalid active = 3: must not exceed samples",
+            "ActivityStats: invalid active = 3: must not exceed samples = 2",
         );
     }
 }

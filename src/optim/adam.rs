@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, Zip};
 
-use super::{check_grads, check_state, zeros_like, Optimizer};
+use super::{check_grads, check_state, zeros_like, NonFinite, NonFiniteAt, Optimizer};
 use crate::validate::hyper;
 #[cfg(doc)]
 use crate::LayerError;
@@ -31,6 +31,9 @@ const OPTIMIZER: &str = "Adam";
 ///
 /// The moments are kept per parameter, by position in [`Layer::params`],
 /// so one `Adam` steps one layer (or one [`Sequential`](crate::Sequential)).
+/// A step that would write a NaN or an infinity into a parameter or a
+/// moment is refused and changes nothing, unless set to write it as PyTorch
+/// does ([`with_non_finite`](Self::with_non_finite)).
 ///
 /// # Examples
 ///
@@ -56,6 +59,7 @@ pub struct Adam {
     weight_decay: f64,
     /// Whether `weight_decay` is decoupled (AdamW) rather than L2.
     pub(crate) decoupled: bool,
+    non_finite: NonFinite,
     /// Successful steps so far; the moments exist from the first.
     pub(crate) steps: u64,
     /// The first moments `m`, one per parameter.
@@ -91,6 +95,7 @@ impl Adam {
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
+            non_finite: NonFinite::Refuse,
             steps: 0,
             exp_avg: Vec::new(),
             exp_avg_sq: Vec::new(),
@@ -204,6 +209,41 @@ impl Adam {
         })
     }
 
+    /// This optimizer with `policy` for a step that would write a NaN or an
+    /// infinity into a parameter or a moment: refuse it and change nothing
+    /// ([`NonFinite::Refuse`], the default), or write it, as PyTorch does
+    /// ([`NonFinite::Write`]). [`NonFinite`] says why refusing is the
+    /// default.
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, Adam, DenseLayer, Layer, NonFinite};
+    ///
+    /// let mut dense = DenseLayer::from_parts(array![[1.0]], array![0.0])?;
+    /// dense.forward(&array![[f64::INFINITY]])?;
+    /// dense.backward(&array![[1.0]])?; // the weight's gradient is inf
+    ///
+    /// let mut adam = Adam::new(0.1)?;
+    /// assert_eq!(adam.non_finite(), NonFinite::Refuse);
+    /// let err = adam.step(&mut dense).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Adam::step: parameter 0 (in params() order) would become NaN at flat index 0, \
+    ///      where its gradient is inf; the step was refused and changed nothing"
+    /// );
+    /// assert_eq!((dense.weights()[[0, 0]], adam.steps()), (1.0, 0));
+    ///
+    /// let mut pytorch = Adam::new(0.1)?.with_non_finite(NonFinite::Write);
+    /// pytorch.step(&mut dense)?;
+    /// assert!(dense.weights()[[0, 0]].is_nan());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn with_non_finite(self, policy: NonFinite) -> Self {
+        Adam {
+            non_finite: policy,
+            ..self
+        }
+    }
+
     /// The learning rate.
     ///
     /// ```
@@ -269,6 +309,18 @@ impl Adam {
         }
     }
 
+    /// What a step does about a NaN or an infinity, [`NonFinite::Refuse`]
+    /// unless set.
+    ///
+    /// ```
+    /// # use rectify::{Adam, NonFinite};
+    /// assert_eq!(Adam::new(0.5)?.non_finite(), NonFinite::Refuse);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn non_finite(&self) -> NonFinite {
+        self.non_finite
+    }
+
     /// The number of successful steps so far, the `t` of the bias
     /// corrections.
     ///
@@ -291,10 +343,14 @@ impl Adam {
     /// # Errors
     ///
     /// [`LayerError::ShapeMismatch`] if a parameter's gradient has another
-    /// shape than the parameter, or if the number or shapes of the
-    /// parameters differ from the first step's (a different layer: use a
-    /// new `Adam`). Nothing changes then: neither the layer nor the
-    /// optimizer's moments and step count.
+    /// shape than the parameter, and [`LayerError::StateMismatch`] if the
+    /// number or shapes of the parameters differ from the moments' (kept
+    /// from the first step: a new network needs a new `Adam`). With
+    /// [`NonFinite::Refuse`] (the default), [`LayerError::NonFiniteUpdate`]
+    /// if the update would write a NaN or an infinity into a parameter or a
+    /// moment, naming the first such parameter (by its index in
+    /// [`Layer::params`]) and element. Nothing changes then: neither the
+    /// layer nor the optimizer's moments and step count.
     ///
     /// # Examples
     ///
@@ -309,7 +365,11 @@ impl Adam {
     ///
     /// let mut wider = DenseLayer::from_parts(array![[1.0, 1.0]], array![0.0, 0.0])?;
     /// let err = adam.step(&mut wider).unwrap_err();
-    /// assert_eq!(err.to_string(), "Adam::step: a parameter has shape [1, 2], expected [1, 1]");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Adam::step: parameter 0 (in params() order) has shape [1, 2], expected [1, 1] \
+    ///      as in the optimizer's state: a new network needs a new optimizer"
+    /// );
     /// assert_eq!((wider.weights(), adam.steps()), (array![[1.0, 1.0]].view(), 1));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
@@ -320,14 +380,40 @@ impl Adam {
         )?;
         let mut params = layer.params();
         check_grads(OPTIMIZER, &params)?;
-        if self.steps == 0 {
-            self.exp_avg = zeros_like(&params);
-            self.exp_avg_sq = zeros_like(&params);
+        // The moments of the first step, kept only if it succeeds.
+        let fresh = if self.steps == 0 {
+            Some((zeros_like(&params), zeros_like(&params)))
         } else {
             check_state(OPTIMIZER, &self.exp_avg, &params)?;
+            None
+        };
+        let update = self.update(self.steps + 1); // below u64::MAX, checked above
+        if self.non_finite == NonFinite::Refuse {
+            let (exp_avg, exp_avg_sq) = match &fresh {
+                Some((m, v)) => (m, v),
+                None => (&self.exp_avg, &self.exp_avg_sq),
+            };
+            let moments = exp_avg.iter().zip(exp_avg_sq);
+            for (i, (p, (m, v))) in params.iter().zip(moments).enumerate() {
+                if !update.all_finite(p, m, v) {
+                    let at = update.first_non_finite(p, m, v);
+                    return Err(NonFiniteAt::located(at).error(OPTIMIZER, i));
+                }
+            }
         }
-        self.steps += 1; // below u64::MAX, checked above
+        if let Some((m, v)) = fresh {
+            (self.exp_avg, self.exp_avg_sq) = (m, v);
+        }
+        self.steps += 1;
+        let moments = self.exp_avg.iter_mut().zip(&mut self.exp_avg_sq);
+        for (p, (m, v)) in params.iter_mut().zip(moments) {
+            update.array(p, m, v);
+        }
+        Ok(())
+    }
 
+    /// The constants of step `t`.
+    fn update(&self, t: u64) -> Update {
         let (lr, beta1, beta2) = (self.learning_rate, self.beta1, self.beta2);
         let (l2, shrink) = if self.decoupled {
             (0.0, 1.0 - lr * self.weight_decay)
@@ -335,8 +421,8 @@ impl Adam {
             (self.weight_decay, 1.0)
         };
         // Python floats in PyTorch: `beta ** step` is C's pow.
-        let t = self.steps as f64;
-        let update = Update {
+        let t = t as f64;
+        Update {
             l2,
             shrink,
             lerp_weight: 1.0 - beta1,
@@ -345,12 +431,7 @@ impl Adam {
             step_size: lr / (1.0 - beta1.powf(t)),
             bias_correction2_sqrt: (1.0 - beta2.powf(t)).sqrt(),
             eps: self.eps,
-        };
-        let moments = self.exp_avg.iter_mut().zip(&mut self.exp_avg_sq);
-        for (p, (m, v)) in params.iter_mut().zip(moments) {
-            update.array(p, m, v);
         }
-        Ok(())
     }
 }
 
@@ -381,16 +462,73 @@ impl Update {
     /// `param.addcdiv_(exp_avg, denom, value=−step_size)`.
     #[inline(always)]
     fn element(&self, w: &mut f64, g: f64, m: &mut f64, v: &mut f64) {
+        (*w, *m, *v) = self.next(*w, g, *m, *v);
+    }
+
+    /// `(w, m, v)` after one step from gradient `g`, as
+    /// [`element`](Self::element) writes them.
+    #[inline(always)]
+    fn next(&self, w: f64, g: f64, m: f64, v: f64) -> (f64, f64, f64) {
         let g = if self.l2 == 0.0 {
             g
         } else {
             w.mul_add(self.l2, g)
         };
-        *w *= self.shrink;
-        *m = lerp(*m, g, self.lerp_weight);
-        *v = (self.one_minus_beta2 * g).mul_add(g, *v * self.beta2);
+        let w = w * self.shrink;
+        let m = lerp(m, g, self.lerp_weight);
+        let v = (self.one_minus_beta2 * g).mul_add(g, v * self.beta2);
         let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
-        *w += (-self.step_size * *m) / denom;
+        (w + (-self.step_size * m) / denom, m, v)
+    }
+
+    /// Whether the new value and moments of an element would be finite.
+    #[inline(always)]
+    fn finite(&self, w: f64, g: f64, m: f64, v: f64) -> bool {
+        let (w, m, v) = self.next(w, g, m, v);
+        w.is_finite() & m.is_finite() & v.is_finite()
+    }
+
+    /// [`finite`](Self::finite) for every element of slices of one length,
+    /// in one pass without an early exit, which the compiler vectorizes.
+    #[inline(always)]
+    fn all_finite_slices(&self, w: &[f64], g: &[f64], m: &[f64], v: &[f64]) -> bool {
+        let elements = w.iter().zip(g).zip(m.iter().zip(v));
+        elements.fold(true, |ok, ((&w, &g), (&m, &v))| {
+            ok & self.finite(w, g, m, v)
+        })
+    }
+
+    /// Whether the update of `p` and its moments `m` and `v` would leave
+    /// every value finite, computed as [`array`](Self::array) computes it
+    /// (the same bits), without writing.
+    fn all_finite(&self, p: &Param<'_>, m: &ArrayD<f64>, v: &ArrayD<f64>) -> bool {
+        let slices = (p.value.as_slice(), p.grad.as_slice());
+        if let ((Some(w), Some(g)), Some(m), Some(v)) = (slices, m.as_slice(), v.as_slice()) {
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                return unsafe { all_finite_fma(self, w, g, m, v) };
+            }
+            return self.all_finite_slices(w, g, m, v);
+        }
+        (Zip::from(&p.value).and(&p.grad).and(m).and(v))
+            .fold(true, |ok, &w, &g, &m, &v| ok & self.finite(w, g, m, v))
+    }
+
+    /// The first element of `p` (row-major) whose new value or moments
+    /// would not be finite: what [`all_finite`](Self::all_finite) found,
+    /// located.
+    fn first_non_finite(
+        &self,
+        p: &Param<'_>,
+        m: &ArrayD<f64>,
+        v: &ArrayD<f64>,
+    ) -> Option<NonFiniteAt> {
+        let elements = p.value.iter().zip(&p.grad).zip(m.iter().zip(v));
+        elements.enumerate().find_map(|(i, ((&w, &g), (&m, &v)))| {
+            let (w, m, v) = self.next(w, g, m, v);
+            NonFiniteAt::find(i, g, w, &[("exp_avg", m), ("exp_avg_sq", v)])
+        })
     }
 
     /// [`element`](Self::element) over slices of one length.
@@ -437,6 +575,17 @@ unsafe fn slices_fma(update: &Update, w: &mut [f64], g: &[f64], m: &mut [f64], v
     update.slices(w, g, m, v);
 }
 
+/// [`Update::all_finite_slices`] compiled for AVX2 and FMA.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn all_finite_fma(update: &Update, w: &[f64], g: &[f64], m: &[f64], v: &[f64]) -> bool {
+    update.all_finite_slices(w, g, m, v)
+}
+
 impl Optimizer for Adam {
     fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
         Adam::step(self, layer)
@@ -460,7 +609,7 @@ mod tests {
     use super::*;
     use crate::{DenseLayer, LayerError, Param, Sequential};
     use approx::assert_relative_eq;
-    use ndarray::{array, s, Array1, ArrayD, ArrayView1};
+    use ndarray::{array, s, Array1, Array2, ArrayD, ArrayView1};
 
     /// One parameter, `value`, with gradient `grad`.
     fn param(value: &[f64], grad: &[f64]) -> Tensors {
@@ -655,13 +804,30 @@ mod tests {
         let err = adam.step(&mut wider).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Adam::step: a parameter has shape [3], expected [2]"
+            "Adam::step: parameter 0 (in params() order) has shape [3], expected [2] \
+             as in the optimizer's state: a new network needs a new optimizer"
         );
         let mut two = Tensors([layer.0.clone(), layer.0.clone()].concat());
         let err = adam.step(&mut two).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Adam::step: params has shape [2], expected [1]"
+            "Adam::step: the layer has 2 parameters, expected 1 as in the optimizer's state: \
+             a new network needs a new optimizer"
+        );
+        let mut none = Tensors(vec![]);
+        let err = adam.step(&mut none).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Adam::step: the layer has 0 parameters, expected 1 as"),
+            "{err}"
+        );
+        assert_eq!(
+            err,
+            LayerError::StateMismatch {
+                layer: "Adam",
+                expected: vec![vec![2]],
+                actual: vec![]
+            }
         );
         let mut broken = param(&[1.0, 2.0], &[1.0]);
         let err = adam.step(&mut broken).unwrap_err();
@@ -681,6 +847,142 @@ mod tests {
         twin.step(&mut twin_layer).unwrap();
         assert_eq!(layer, twin_layer);
         assert_eq!(adam.steps(), 2);
+    }
+
+    /// The bits of every value and gradient, NaN included.
+    fn bits(layer: &Tensors) -> Vec<Vec<u64>> {
+        let bits = |a: &ArrayD<f64>| a.iter().map(|x| x.to_bits()).collect();
+        layer
+            .0
+            .iter()
+            .flat_map(|(v, g)| [bits(v), bits(g)])
+            .collect()
+    }
+
+    #[test]
+    fn a_step_that_would_write_nan_or_infinity_is_refused_by_default_and_changes_nothing() {
+        let mut adam = Adam::new(0.1).unwrap().with_weight_decay(0.01).unwrap();
+        assert_eq!(adam.non_finite(), NonFinite::Refuse);
+        // Parameter 0 is fine; parameter 1 has a NaN gradient at [1, 0].
+        let mut layer = param(&[1.0, 2.0], &[0.5, -1.0]);
+        let bad = Array2::from_shape_vec((2, 2), vec![1.0, 2.0, f64::NAN, 4.0]).unwrap();
+        layer
+            .0
+            .push((Array2::ones((2, 2)).into_dyn(), bad.into_dyn()));
+        let untouched = layer.clone();
+        let fresh = format!("{adam:?}");
+        let err = adam.step(&mut layer).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Adam::step: parameter 1 (in params() order) would become NaN at flat index 2, \
+             where its gradient is NaN; the step was refused and changed nothing"
+        );
+        assert!(matches!(
+            err,
+            LayerError::NonFiniteUpdate {
+                layer: "Adam",
+                param: 1,
+                state: None,
+                index: 2,
+                ..
+            }
+        ));
+        assert_eq!(bits(&layer), bits(&untouched));
+        assert_eq!(format!("{adam:?}"), fresh); // no moments, no step counted
+
+        // A good step, then a gradient so large that its square overflows:
+        // the parameter would stay finite, exp_avg_sq would not.
+        layer.0[1].1.fill(1.0);
+        adam.step(&mut layer).unwrap();
+        let (after_one, state) = (layer.clone(), format!("{adam:?}"));
+        layer.0[0].1[1] = -1e200;
+        let err = adam.step(&mut layer).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Adam::step: the exp_avg_sq of parameter 0 (in params() order) would become inf at flat \
+             index 1, where its gradient is -1e200; the step was refused and changed nothing"
+        );
+        assert!(matches!(
+            err,
+            LayerError::NonFiniteUpdate {
+                state: Some("exp_avg_sq"),
+                value: f64::INFINITY,
+                ..
+            }
+        ));
+        assert_eq!(layer.0[0].0, after_one.0[0].0);
+        assert_eq!(format!("{adam:?}"), state);
+        for g in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            layer.0[0].1[1] = g;
+            assert!(adam.step(&mut layer).is_err(), "{g}");
+            assert_eq!(layer.0[0].0, after_one.0[0].0);
+            assert_eq!(format!("{adam:?}"), state);
+        }
+
+        // The failures left no trace: the next good step is the second.
+        layer.0[0].1[1] = -1.0;
+        adam.step(&mut layer).unwrap();
+        let mut twin = Adam::new(0.1).unwrap().with_weight_decay(0.01).unwrap();
+        let mut twin_layer = untouched.clone();
+        twin_layer.0[1].1.fill(1.0);
+        twin.step(&mut twin_layer).unwrap();
+        twin_layer.0[0].1[1] = -1.0;
+        twin.step(&mut twin_layer).unwrap();
+        assert_eq!(bits(&layer), bits(&twin_layer));
+        assert_eq!(adam.steps(), 2);
+    }
+
+    #[test]
+    fn with_write_a_step_writes_nan_and_infinities_as_pytorch_does() {
+        let mut adam = Adam::new(0.1).unwrap().with_non_finite(NonFinite::Write);
+        assert_eq!(adam.non_finite(), NonFinite::Write);
+        let mut layer = param(&[1.0, 2.0, 3.0], &[f64::NAN, 1e200, 1.0]);
+        adam.step(&mut layer).unwrap();
+        let w = value(&layer);
+        assert!(w[0].is_nan());
+        assert_eq!(w[1], 2.0 - 0.1 * 0.0); // m / √v = 1e199 / inf = 0
+        assert_relative_eq!(w[2], 2.9, max_relative = 1e-7);
+        assert!(adam.exp_avg[0][0].is_nan() && adam.exp_avg_sq[0][0].is_nan());
+        assert_eq!(adam.exp_avg_sq[0][1], f64::INFINITY);
+        assert_eq!(adam.steps(), 1);
+    }
+
+    #[test]
+    fn the_refused_element_is_counted_in_row_major_order_whatever_the_layout() {
+        // A column-major parameter: its memory order is not row-major.
+        let value = Array2::<f64>::ones((3, 2)).reversed_axes().into_dyn();
+        assert!(value.as_slice().is_none());
+        let mut grad = ArrayD::zeros(vec![2, 3]);
+        grad[[1, 0]] = f64::NAN;
+        let mut layer = Tensors(vec![(value, grad)]);
+        let err = Adam::new(0.1).unwrap().step(&mut layer).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LayerError::NonFiniteUpdate {
+                    param: 0,
+                    index: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // In standard layout, through the slices (and AVX2 where the CPU has it).
+        let mut grad = ArrayD::zeros(vec![2, 3]);
+        grad[[1, 2]] = f64::INFINITY;
+        let mut layer = Tensors(vec![(ArrayD::ones(vec![2, 3]), grad)]);
+        let err = Adam::new(0.1).unwrap().step(&mut layer).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LayerError::NonFiniteUpdate {
+                    param: 0,
+                    index: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,11 +2,11 @@
 
 use ndarray::{ArrayD, Zip};
 
-use super::{check_grads, check_state, zeros_like, Optimizer};
+use super::{check_grads, check_state, zeros_like, NonFinite, NonFiniteAt, Optimizer};
 use crate::validate::hyper;
 #[cfg(doc)]
-use crate::LayerError;
-use crate::{Layer, Result};
+use crate::{Adam, LayerError};
+use crate::{Layer, Param, Result};
 
 const OPTIMIZER: &str = "Sgd";
 
@@ -21,7 +21,9 @@ const OPTIMIZER: &str = "Sgd";
 ///
 /// The velocities are kept per parameter, by position in
 /// [`Layer::params`], so one `Sgd` steps one layer (or one
-/// [`Sequential`](crate::Sequential)).
+/// [`Sequential`](crate::Sequential)). A step that would write a NaN or an
+/// infinity into a parameter is refused and changes nothing, unless set to
+/// write it as PyTorch does ([`with_non_finite`](Self::with_non_finite)).
 ///
 /// # Examples
 ///
@@ -41,32 +43,115 @@ pub struct Sgd {
     learning_rate: f64,
     momentum: f64,
     weight_decay: f64,
+    non_finite: NonFinite,
     /// One buffer per parameter; empty until the first step with momentum.
     pub(crate) velocity: Vec<ArrayD<f64>>,
+}
+
+/// One step's constants, the same for every element.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    lr: f64,
+    momentum: f64,
+    decay: f64,
+    /// Whether this is the first step with momentum (`v ← g`).
+    first: bool,
+}
+
+impl Rule {
+    /// `(w, v)` after one step from gradient `g`; `v` is the velocity with
+    /// momentum, else the decayed gradient (and not kept).
+    #[inline(always)]
+    fn next(&self, w: f64, g: f64, v: f64) -> (f64, f64) {
+        let g = if self.decay == 0.0 {
+            g
+        } else {
+            g + self.decay * w
+        };
+        let v = if self.momentum == 0.0 || self.first {
+            g
+        } else {
+            self.momentum * v + g
+        };
+        (w - self.lr * v, v)
+    }
+
+    /// Whether every element's new value (and velocity) would be finite:
+    /// one pass without an early exit, which the compiler vectorizes;
+    /// `velocity` is `None` when there is none yet.
+    ///
+    /// A velocity that is not finite makes the parameter not finite too
+    /// (`w − lr·v`: infinite, or NaN for `lr = 0`), so checking the
+    /// parameter covers both.
+    fn all_finite(&self, p: &Param<'_>, velocity: Option<&ArrayD<f64>>) -> bool {
+        let finite = |w, g, v| self.next(w, g, v).0.is_finite();
+        let slices = (p.value.as_slice(), p.grad.as_slice());
+        let pairs = || Zip::from(&p.value).and(&p.grad);
+        match velocity {
+            None => match slices {
+                (Some(w), Some(g)) => {
+                    (w.iter().zip(g)).fold(true, |ok, (&w, &g)| ok & finite(w, g, 0.0))
+                }
+                _ => pairs().fold(true, |ok, &w, &g| ok & finite(w, g, 0.0)),
+            },
+            Some(velocity) => match (slices, velocity.as_slice()) {
+                ((Some(w), Some(g)), Some(v)) => {
+                    (w.iter().zip(g).zip(v)).fold(true, |ok, ((&w, &g), &v)| ok & finite(w, g, v))
+                }
+                _ => (pairs().and(velocity)).fold(true, |ok, &w, &g, &v| ok & finite(w, g, v)),
+            },
+        }
+    }
+
+    /// The first element of `p` (row-major) whose new value would not be
+    /// finite: what [`all_finite`](Self::all_finite) found, located.
+    fn first_non_finite(
+        &self,
+        p: &Param<'_>,
+        velocity: Option<&ArrayD<f64>>,
+    ) -> Option<NonFiniteAt> {
+        let check = |index, w, g, v| NonFiniteAt::find(index, g, self.next(w, g, v).0, &[]);
+        let elements = p.value.iter().zip(&p.grad).enumerate();
+        match velocity {
+            Some(velocity) => {
+                (elements.zip(velocity)).find_map(|((i, (&w, &g)), &v)| check(i, w, g, v))
+            }
+            None => elements
+                .into_iter()
+                .find_map(|(i, (&w, &g))| check(i, w, g, 0.0)),
+        }
+    }
 }
 
 impl Sgd {
     /// Plain SGD, `w ← w − learning_rate · g`.
     ///
+    /// A learning rate of 0 is valid, as in PyTorch and for [`Adam`]: the
+    /// step then leaves every parameter as it is (while the velocities,
+    /// with momentum, still accumulate), for example to freeze a network
+    /// for some steps.
+    ///
     /// # Errors
     ///
     /// [`LayerError::InvalidParameter`] unless `learning_rate` is finite and
-    /// positive.
+    /// not negative.
     ///
     /// ```
     /// use rectify::Sgd;
     ///
     /// assert_eq!(Sgd::new(0.1)?.learning_rate(), 0.1);
-    /// let err = Sgd::new(0.0).unwrap_err();
-    /// assert_eq!(err.to_string(), "Sgd: invalid learning_rate = 0: must be finite and positive");
+    /// assert_eq!(Sgd::new(0.0)?.learning_rate(), 0.0);
+    /// let err = Sgd::new(-1.0).unwrap_err();
+    /// assert_eq!(err.to_string(), "Sgd: invalid learning_rate = -1: must be finite and non-negative");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn new(learning_rate: f64) -> Result<Self> {
-        let learning_rate = hyper(OPTIMIZER, "learning_rate", learning_rate).positive()?;
+        let learning_rate = hyper(OPTIMIZER, "learning_rate", learning_rate).non_negative()?;
         Ok(Sgd {
             learning_rate,
             momentum: 0.0,
             weight_decay: 0.0,
+            non_finite: NonFinite::Refuse,
             velocity: Vec::new(),
         })
     }
@@ -112,6 +197,27 @@ impl Sgd {
         })
     }
 
+    /// This optimizer with `policy` for a step that would write a NaN or an
+    /// infinity into a parameter or a velocity: refuse it and change
+    /// nothing ([`NonFinite::Refuse`], the default), or write it, as
+    /// PyTorch does ([`NonFinite::Write`]). [`NonFinite`] says why refusing
+    /// is the default.
+    ///
+    /// ```
+    /// use rectify::{NonFinite, Sgd};
+    ///
+    /// assert_eq!(Sgd::new(0.1)?.non_finite(), NonFinite::Refuse);
+    /// let sgd = Sgd::new(0.1)?.with_momentum(0.9)?.with_non_finite(NonFinite::Write);
+    /// assert_eq!(sgd.non_finite(), NonFinite::Write);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn with_non_finite(self, policy: NonFinite) -> Self {
+        Sgd {
+            non_finite: policy,
+            ..self
+        }
+    }
+
     /// The learning rate.
     ///
     /// ```
@@ -145,15 +251,32 @@ impl Sgd {
         self.weight_decay
     }
 
+    /// What a step does about a NaN or an infinity, [`NonFinite::Refuse`]
+    /// unless set.
+    ///
+    /// ```
+    /// # use rectify::{NonFinite, Sgd};
+    /// assert_eq!(Sgd::new(0.5)?.non_finite(), NonFinite::Refuse);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn non_finite(&self) -> NonFinite {
+        self.non_finite
+    }
+
     /// Updates `layer`'s parameters in place from the gradients of its last
     /// backward.
     ///
     /// # Errors
     ///
     /// [`LayerError::ShapeMismatch`] if a parameter's gradient has another
-    /// shape than the parameter, or, with momentum, if the number or shapes
-    /// of the parameters differ from the first step's (a different layer:
-    /// use a new `Sgd`). Nothing is updated then.
+    /// shape than the parameter, and, with momentum,
+    /// [`LayerError::StateMismatch`] if the number or shapes of the
+    /// parameters differ from the velocities' (kept from the first step: a
+    /// new network needs a new `Sgd`). With [`NonFinite::Refuse`] (the
+    /// default), [`LayerError::NonFiniteUpdate`] if the update would write
+    /// a NaN or an infinity into a parameter or a velocity, naming the
+    /// first such parameter (by its index in [`Layer::params`]) and
+    /// element. Nothing changes then, neither the layer nor the velocities.
     ///
     /// # Examples
     ///
@@ -172,31 +295,43 @@ impl Sgd {
     pub fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
         let mut params = layer.params();
         check_grads(OPTIMIZER, &params)?;
-        let (lr, momentum, decay) = (self.learning_rate, self.momentum, self.weight_decay);
-        let decayed = |g: f64, w: f64| if decay == 0.0 { g } else { g + decay * w };
-        if momentum == 0.0 {
+        let has_momentum = self.momentum != 0.0;
+        let first = self.velocity.is_empty();
+        if has_momentum && !first {
+            check_state(OPTIMIZER, &self.velocity, &params)?;
+        }
+        let rule = Rule {
+            lr: self.learning_rate,
+            momentum: self.momentum,
+            decay: self.weight_decay,
+            first,
+        };
+        if self.non_finite == NonFinite::Refuse {
+            for (i, p) in params.iter().enumerate() {
+                // None without momentum, and before the first step with it.
+                let velocity = self.velocity.get(i);
+                if !rule.all_finite(p, velocity) {
+                    let at = rule.first_non_finite(p, velocity);
+                    return Err(NonFiniteAt::located(at).error(OPTIMIZER, i));
+                }
+            }
+        }
+        if !has_momentum {
             for p in &mut params {
                 Zip::from(p.value.view_mut())
                     .and(&p.grad)
-                    .for_each(|w, &g| *w -= lr * decayed(g, *w));
+                    .for_each(|w, &g| *w = rule.next(*w, g, 0.0).0);
             }
             return Ok(());
         }
-        let first = self.velocity.is_empty();
         if first {
             self.velocity = zeros_like(&params);
-        } else {
-            check_state(OPTIMIZER, &self.velocity, &params)?;
         }
         for (p, v) in params.iter_mut().zip(&mut self.velocity) {
             Zip::from(p.value.view_mut())
                 .and(&p.grad)
                 .and(v)
-                .for_each(|w, &g, v| {
-                    let g = decayed(g, *w);
-                    *v = if first { g } else { momentum * *v + g };
-                    *w -= lr * *v;
-                });
+                .for_each(|w, &g, v| (*w, *v) = rule.next(*w, g, *v));
         }
         Ok(())
     }
@@ -212,7 +347,7 @@ impl Optimizer for Sgd {
 mod tests {
     use super::super::tensors::Tensors;
     use super::*;
-    use crate::{DenseLayer, Sequential};
+    use crate::{DenseLayer, LayerError, Sequential};
     use ndarray::{array, Array1, Array2};
 
     /// W = [[1, 2]], b = [0.25, 0.5], after a backward of `g` on x = [[1]],
@@ -273,7 +408,7 @@ mod tests {
 
     #[test]
     fn hyperparameters_are_validated() {
-        for lr in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+        for lr in [-0.1, -5e-324, f64::NAN, f64::INFINITY] {
             assert!(Sgd::new(lr).is_err(), "{lr}");
         }
         let sgd = || Sgd::new(0.1).unwrap();
@@ -301,12 +436,12 @@ mod tests {
         let err = Sgd::new(f64::MIN).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd: invalid learning_rate = -1.7976931348623157e308: must be finite and positive"
+            "Sgd: invalid learning_rate = -1.7976931348623157e308: must be finite and non-negative"
         );
         let err = Sgd::new(-5e-324).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd: invalid learning_rate = -5e-324: must be finite and positive"
+            "Sgd: invalid learning_rate = -5e-324: must be finite and non-negative"
         );
         let err = Sgd::new(0.1)
             .unwrap()
@@ -326,12 +461,25 @@ mod tests {
         let mut wider = DenseLayer::from_parts(Array2::ones((2, 2)), Array1::ones(2)).unwrap();
         wider.forward(&array![[1.0, 1.0]]).unwrap();
         wider.backward(&array![[1.0, 1.0]]).unwrap();
+        let before = sgd.velocity.clone();
         let err = sgd.step(&mut wider).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd::step: a parameter has shape [2, 2], expected [1, 2]"
+            "Sgd::step: parameter 0 (in params() order) has shape [2, 2], expected [1, 2] \
+             as in the optimizer's state: a new network needs a new optimizer"
         );
         assert_eq!(wider.weights(), Array2::<f64>::ones((2, 2)));
+
+        // The second parameter alone differs: parameter 1.
+        let zeros = |shape: &[usize]| (ArrayD::zeros(shape), ArrayD::zeros(shape));
+        let mut longer = Tensors(vec![zeros(&[1, 2]), zeros(&[3])]);
+        let err = sgd.step(&mut longer).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "Sgd::step: parameter 1 (in params() order) has shape [3], expected [2] as"
+            ),
+            "{err}"
+        );
 
         let mut two = Sequential::new();
         two.push(dense_with_grad([0.5, -1.0]))
@@ -339,12 +487,172 @@ mod tests {
         let err = sgd.step(&mut two).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Sgd::step: params has shape [4], expected [2]"
+            "Sgd::step: the layer has 4 parameters, expected 2 as in the optimizer's state: \
+             a new network needs a new optimizer"
         );
+        assert_eq!(sgd.velocity, before);
 
         let mut same = dense_with_grad([0.0, 0.0]);
         sgd.step(&mut same).unwrap(); // v = 0.9·[0.5, -1]
         assert_eq!(same.weights(), array![[1.0 - 0.5 * 0.45, 2.0 + 0.5 * 0.9]]);
+    }
+
+    #[test]
+    fn a_learning_rate_of_0_is_valid_as_for_adam_and_freezes_the_parameters() {
+        use crate::Adam;
+        assert_eq!(Sgd::new(0.0).map(|s| s.learning_rate()), Ok(0.0));
+        assert_eq!(Adam::new(0.0).map(|a| a.learning_rate()), Ok(0.0));
+        for lr in [-0.0, 0.0] {
+            let mut sgd = Sgd::new(lr).unwrap().with_momentum(0.5).unwrap();
+            let mut dense = dense_with_grad([0.5, -1.0]);
+            sgd.step(&mut dense).unwrap();
+            sgd.step(&mut dense).unwrap();
+            assert_eq!(dense.weights(), array![[1.0, 2.0]]);
+            assert_eq!(dense.bias(), array![0.25, 0.5]);
+            // The velocity still accumulates: 0.5·g + g.
+            assert_eq!(sgd.velocity[1], array![0.75, -1.5].into_dyn());
+        }
+        let (sgd, adam) = (Sgd::new(-1e-300), Adam::new(-1e-300));
+        assert_eq!(
+            sgd.unwrap_err().to_string(),
+            "Sgd: invalid learning_rate = -1e-300: must be finite and non-negative"
+        );
+        assert_eq!(
+            adam.unwrap_err().to_string(),
+            "Adam: invalid learning_rate = -1e-300: must be finite and non-negative"
+        );
+    }
+
+    /// `Tensors` of one parameter `value` with gradient `grad`.
+    fn tensor(value: &[f64], grad: &[f64]) -> Tensors {
+        let array = |v: &[f64]| Array1::from(v.to_vec()).into_dyn();
+        Tensors(vec![(array(value), array(grad))])
+    }
+
+    /// The bits of every value and gradient, NaN included.
+    fn bits(layer: &Tensors) -> Vec<Vec<u64>> {
+        let bits = |a: &ArrayD<f64>| a.iter().map(|x| x.to_bits()).collect();
+        layer
+            .0
+            .iter()
+            .flat_map(|(v, g)| [bits(v), bits(g)])
+            .collect()
+    }
+
+    #[test]
+    fn a_step_that_would_write_nan_or_infinity_is_refused_by_default_and_changes_nothing() {
+        for momentum in [0.0, 0.5] {
+            let mut sgd = Sgd::new(0.5).unwrap().with_momentum(momentum).unwrap();
+            assert_eq!(sgd.non_finite(), NonFinite::Refuse);
+            // Parameter 0 is fine; parameter 1 has a NaN gradient at [1, 0].
+            let mut layer = tensor(&[1.0, 2.0], &[0.5, -1.0]);
+            let bad = Array2::from_shape_vec((2, 2), vec![1.0, 2.0, f64::NAN, 4.0]).unwrap();
+            layer
+                .0
+                .push((Array2::ones((2, 2)).into_dyn(), bad.into_dyn()));
+            let untouched = layer.clone();
+            for _ in 0..2 {
+                let err = sgd.step(&mut layer).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    "Sgd::step: parameter 1 (in params() order) would become NaN at flat index 2, \
+                     where its gradient is NaN; the step was refused and changed nothing"
+                );
+                assert!(matches!(
+                    err,
+                    LayerError::NonFiniteUpdate { layer: "Sgd", param: 1, state: None, index: 2, value, grad }
+                        if value.is_nan() && grad.is_nan()
+                ));
+                assert_eq!(bits(&layer), bits(&untouched));
+                assert!(
+                    sgd.velocity.is_empty(),
+                    "the first step's velocities are not kept"
+                );
+            }
+            // The failures left no trace: the next good step is the first.
+            layer.0[1].1.fill(1.0);
+            sgd.step(&mut layer).unwrap();
+            let mut twin = Sgd::new(0.5).unwrap().with_momentum(momentum).unwrap();
+            let mut twin_layer = untouched.clone();
+            twin_layer.0[1].1.fill(1.0);
+            twin.step(&mut twin_layer).unwrap();
+            assert_eq!(layer, twin_layer);
+
+            // A later step, with velocities: an infinite gradient, refused.
+            layer.0[0].1[1] = f64::NEG_INFINITY;
+            let (before, velocity) = (layer.clone(), sgd.velocity.clone());
+            let err = sgd.step(&mut layer).unwrap_err();
+            assert!(
+                err.to_string().starts_with(
+                    "Sgd::step: parameter 0 (in params() order) would become inf at flat index 1, \
+                     where its gradient is -inf;"
+                ),
+                "{err}"
+            );
+            assert_eq!(bits(&layer), bits(&before));
+            assert_eq!(sgd.velocity, velocity);
+        }
+
+        // A finite gradient whose update overflows is refused too.
+        let mut layer = tensor(&[1.0, -1e308], &[0.0, 1e308]);
+        let err = Sgd::new(10.0).unwrap().step(&mut layer).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "Sgd::step: parameter 0 (in params() order) would become -inf at flat index 1, \
+                 where its gradient is 1e308;"
+            ),
+            "{err}"
+        );
+        // Weight decay that overflows: g + λ·w with w = -1e308 and λ = 10.
+        let mut layer = tensor(&[-1e308], &[0.0]);
+        let mut sgd = Sgd::new(1.0).unwrap().with_weight_decay(10.0).unwrap();
+        let err = sgd.step(&mut layer).unwrap_err();
+        assert!(
+            matches!(err, LayerError::NonFiniteUpdate { value, grad: 0.0, .. } if value == f64::INFINITY)
+        );
+    }
+
+    #[test]
+    fn with_write_a_step_writes_nan_and_infinities_as_pytorch_does() {
+        for momentum in [0.0, 0.5] {
+            let sgd = Sgd::new(0.5).unwrap().with_momentum(momentum).unwrap();
+            let mut sgd = sgd.with_non_finite(NonFinite::Write);
+            assert_eq!(sgd.non_finite(), NonFinite::Write);
+            let mut layer = tensor(&[1.0, 2.0, 3.0], &[f64::NAN, f64::INFINITY, 1.0]);
+            sgd.step(&mut layer).unwrap();
+            let w = &layer.0[0].0;
+            assert!(w[0].is_nan());
+            assert_eq!((w[1], w[2]), (f64::NEG_INFINITY, 2.5));
+            if momentum != 0.0 {
+                assert!(sgd.velocity[0][0].is_nan());
+                assert_eq!(sgd.velocity[0][1], f64::INFINITY);
+            }
+        }
+    }
+
+    #[test]
+    fn the_refused_element_is_counted_in_row_major_order_whatever_the_layout() {
+        // A column-major parameter: its memory order is not row-major.
+        let value = Array2::<f64>::ones((3, 2)).reversed_axes().into_dyn();
+        assert!(value.as_slice().is_none());
+        let mut grad = ArrayD::zeros(vec![2, 3]);
+        grad[[1, 0]] = f64::NAN;
+        let mut layer = Tensors(vec![(value, grad)]);
+        for momentum in [0.0, 0.9] {
+            let mut sgd = Sgd::new(0.1).unwrap().with_momentum(momentum).unwrap();
+            let err = sgd.step(&mut layer).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    LayerError::NonFiniteUpdate {
+                        param: 0,
+                        index: 3,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]
