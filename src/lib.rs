@@ -73,7 +73,7 @@ mod validate;
 pub use activation::*;
 pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
-pub use error::{LayerError, Result};
+pub use error::{ErrorSource, LayerError, Result};
 pub use float::Float;
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 #[cfg(feature = "safetensors")]
