@@ -152,7 +152,8 @@ pub enum LayerError {
     /// but is [`Error::source`](std::error::Error::source), where error
     /// reporters (`anyhow`'s `{:#}`, a loop over `source()`) find it.
     /// Inside a [`Sequential`](crate::Sequential) it comes back wrapped in
-    /// [`LayerError::InSequential`], as every layer's error does.
+    /// [`LayerError::InSequential`], as every layer's error does. The
+    /// [guide](crate::guide) shows a whole layer returning one.
     ///
     /// ```
     /// use std::error::Error;

@@ -14,6 +14,7 @@ use crate::{Float, Result, Sequential};
 /// implement both `Layer<f32>` and `Layer<f64>`.
 /// The trait is object safe: `Vec<Box<dyn Layer>>` works. Every layer is
 /// `Send`, so a model, a `Sequential` included, can move to a worker thread.
+/// To implement it for a layer of your own, see the [guide](crate::guide).
 ///
 /// # Examples
 ///
