@@ -1,6 +1,9 @@
 //! The crate's error type.
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -248,6 +251,128 @@ pub enum LayerError {
     #[cfg(feature = "safetensors")]
     #[error(transparent)]
     Safetensors(Box<crate::SafetensorsError>),
+    /// A failure of a layer written outside this crate, in its own words:
+    /// made with [`LayerError::custom`], with an optional cause from
+    /// [`with_source`](LayerError::with_source).
+    ///
+    /// The message is `"{layer}: {message}"`; the cause is not part of it
+    /// but is [`Error::source`](std::error::Error::source), where error
+    /// reporters (`anyhow`'s `{:#}`, a loop over `source()`) find it.
+    /// Inside a [`Sequential`](crate::Sequential) it comes back wrapped in
+    /// [`LayerError::InSequential`], as every layer's error does. The
+    /// [guide](crate::guide) shows a whole layer returning one.
+    ///
+    /// ```
+    /// use std::error::Error;
+    ///
+    /// use rectify::LayerError;
+    ///
+    /// let cause = "12x".parse::<u32>().unwrap_err();
+    /// let err = LayerError::custom("Lookup", "no row for key \"12x\"").with_source(cause.clone());
+    /// assert_eq!(err.to_string(), r#"Lookup: no row for key "12x""#);
+    /// let source = err.source().unwrap();
+    /// assert_eq!(source.downcast_ref::<std::num::ParseIntError>(), Some(&cause));
+    /// assert!(matches!(err, LayerError::Custom { ref layer, .. } if layer == "Lookup"));
+    /// ```
+    #[error("{layer}: {message}")]
+    Custom {
+        /// The layer's name, as its messages print it (by convention its
+        /// type name).
+        layer: String,
+        /// What went wrong, in a phrase that names the values involved.
+        message: String,
+        /// The underlying error, if any: what
+        /// [`Error::source`](std::error::Error::source) returns.
+        source: Option<ErrorSource>,
+    },
+}
+
+/// The cause of a [`LayerError::Custom`]: any error that is `Send + Sync`,
+/// behind an [`Arc`] so that a [`LayerError`] stays `Clone`.
+///
+/// It dereferences to the error itself (`dyn Error + Send + Sync`), so
+/// `to_string`, `source` and `downcast_ref::<E>()` reach the original
+/// error, and so does [`Error::source`](std::error::Error::source) on the
+/// `LayerError`. [`LayerError::with_source`] makes one, as does
+/// [`ErrorSource::new`].
+///
+/// Two sources are equal (`==`, which `LayerError`'s `PartialEq` uses) if
+/// they are clones of one another or if their messages are equal, the
+/// messages of their own `source()` chains included: errors compare by
+/// what they say, as the crate's other variants do, so that a test can
+/// compare a `LayerError` with one it builds. Neither the errors' types nor
+/// their `Debug` output are compared.
+///
+/// # Examples
+///
+/// ```
+/// use rectify::{ErrorSource, LayerError};
+///
+/// let io = std::io::Error::other("disk full");
+/// let err = LayerError::custom("Cache", "cannot spill the batch").with_source(io);
+/// let LayerError::Custom { source: Some(source), .. } = &err else { unreachable!() };
+/// assert_eq!(source.to_string(), "disk full");
+/// assert!(source.downcast_ref::<std::io::Error>().is_some());
+/// assert_eq!(*source, ErrorSource::new("disk full")); // the same message
+/// assert_ne!(*source, ErrorSource::new("disk empty"));
+/// ```
+#[derive(Clone)]
+pub struct ErrorSource(Arc<dyn StdError + Send + Sync + 'static>);
+
+impl ErrorSource {
+    /// Wraps `error`: any `Error + Send + Sync + 'static`, a
+    /// `Box<dyn Error + Send + Sync>`, a `String` or a `&str`.
+    ///
+    /// ```
+    /// use rectify::ErrorSource;
+    ///
+    /// assert_eq!(ErrorSource::new("bad key").to_string(), "bad key");
+    /// ```
+    pub fn new(error: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        ErrorSource(Arc::from(error.into()))
+    }
+}
+
+impl Deref for ErrorSource {
+    type Target = dyn StdError + Send + Sync + 'static;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// The error's own `Debug`.
+impl fmt::Debug for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// The error's own message.
+impl fmt::Display for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+/// Clones of one source, or the same messages down both `source()` chains.
+impl PartialEq for ErrorSource {
+    fn eq(&self, other: &Self) -> bool {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        let (mut a, mut b): (Option<&dyn StdError>, Option<&dyn StdError>) =
+            (Some(&*self.0), Some(&*other.0));
+        loop {
+            match (a, b) {
+                (None, None) => return true,
+                (Some(x), Some(y)) if x.to_string() == y.to_string() => {
+                    (a, b) = (x.source(), y.source());
+                }
+                _ => return false,
+            }
+        }
+    }
 }
 
 /// Why an array of `bytes` bytes (`None`: uncountable) cannot be had.
@@ -276,6 +401,52 @@ fn state_mismatch(expected: &[Vec<usize>], actual: &[Vec<usize>]) -> String {
 }
 
 impl LayerError {
+    /// A [`LayerError::Custom`]: `layer`'s own failure, described by
+    /// `message`, which prints as `"{layer}: {message}"`. For a layer
+    /// written outside this crate; add a cause with
+    /// [`with_source`](Self::with_source).
+    ///
+    /// ```
+    /// use rectify::LayerError;
+    ///
+    /// let err = LayerError::custom("Embedding", "token 70000 is not below the vocabulary size 50000");
+    /// assert_eq!(err.to_string(), "Embedding: token 70000 is not below the vocabulary size 50000");
+    /// ```
+    pub fn custom(layer: impl Into<String>, message: impl Into<String>) -> Self {
+        LayerError::Custom {
+            layer: layer.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same [`LayerError::Custom`] with `source` as its cause, which
+    /// [`Error::source`](std::error::Error::source) returns (any error that
+    /// is `Send + Sync + 'static`, a `Box` of one, a `String` or a `&str`).
+    /// A previous source is replaced. Any other variant is returned
+    /// unchanged: the crate's own errors carry no cause.
+    ///
+    /// ```
+    /// use std::error::Error;
+    ///
+    /// use rectify::LayerError;
+    ///
+    /// let err = LayerError::custom("Tokenizer", "cannot read the vocabulary")
+    ///     .with_source(std::io::Error::from(std::io::ErrorKind::NotFound));
+    /// assert_eq!(err.to_string(), "Tokenizer: cannot read the vocabulary");
+    /// assert_eq!(err.source().unwrap().to_string(), "entity not found");
+    /// ```
+    pub fn with_source(self, source: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        match self {
+            LayerError::Custom { layer, message, .. } => LayerError::Custom {
+                layer,
+                message,
+                source: Some(ErrorSource::new(source)),
+            },
+            other => other,
+        }
+    }
+
     /// The check every `backward` starts with: the pass the last forward
     /// left (see [`Cache::pass`](crate::cache::Cache::pass)), provided
     /// `grad` has the shape `expected` derives from it.
@@ -315,5 +486,155 @@ impl LayerError {
             expected: expected.to_vec(),
             actual: actual.to_vec(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::fmt;
+
+    use super::*;
+
+    /// An error with a cause of its own, to follow a chain.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "cannot read the table")
+        }
+    }
+
+    impl Error for Outer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    fn disk(message: &str) -> Outer {
+        Outer(std::io::Error::other(message.to_owned()))
+    }
+
+    #[test]
+    fn a_custom_error_prints_its_layer_and_message_and_has_no_source() {
+        let err = LayerError::custom("Lookup", "key 7 is missing");
+        assert_eq!(err.to_string(), "Lookup: key 7 is missing");
+        assert!(err.source().is_none());
+        assert_eq!(
+            err,
+            LayerError::Custom {
+                layer: "Lookup".to_owned(),
+                message: "key 7 is missing".to_owned(),
+                source: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_source_is_the_original_error_down_its_chain() {
+        let err = LayerError::custom("Lookup", "key 7 is missing").with_source(disk("disk full"));
+        assert_eq!(err.to_string(), "Lookup: key 7 is missing");
+        let source = err.source().expect("a source");
+        assert_eq!(source.to_string(), "cannot read the table");
+        assert!(source.downcast_ref::<Outer>().is_some(), "{source:?}");
+        let io = source.source().expect("the source's own source");
+        assert_eq!(
+            io.downcast_ref::<std::io::Error>().unwrap().to_string(),
+            "disk full"
+        );
+        assert!(io.source().is_none());
+        // Debug shows the original error, not a wrapper.
+        assert!(
+            format!("{err:?}").contains("source: Some(Outer(Custom"),
+            "{err:?}"
+        );
+
+        // A string, a boxed error, and a replaced source.
+        let err = LayerError::custom("A", "b")
+            .with_source("first")
+            .with_source("second");
+        assert_eq!(err.source().unwrap().to_string(), "second");
+        let boxed: Box<dyn Error + Send + Sync> = Box::new(disk("x"));
+        let err = LayerError::custom("A", "b").with_source(boxed);
+        assert!(err.source().unwrap().downcast_ref::<Outer>().is_some());
+    }
+
+    #[test]
+    fn errors_compare_by_what_they_say() {
+        let make = |cause: &str| LayerError::custom("L", "m").with_source(disk(cause));
+        let err = make("disk full");
+        assert_eq!(err.clone(), err);
+        assert_eq!(make("disk full"), err);
+        assert_ne!(make("disk empty"), err, "the source's own source differs");
+        assert_ne!(LayerError::custom("L", "m"), err);
+        assert_ne!(
+            LayerError::custom("L", "m").with_source("cannot read the table"),
+            err
+        );
+        assert_ne!(
+            LayerError::custom("K", "m").with_source(disk("disk full")),
+            err
+        );
+        assert_ne!(
+            LayerError::custom("L", "n").with_source(disk("disk full")),
+            err
+        );
+        assert_eq!(
+            ErrorSource::new("same words"),
+            ErrorSource::new(std::io::Error::other("same words"))
+        );
+    }
+
+    #[test]
+    fn with_source_leaves_the_crates_own_errors_alone() {
+        let err = LayerError::BackwardBeforeForward { layer: "ReluLayer" };
+        assert_eq!(err.clone().with_source("ignored"), err);
+        assert!(err.source().is_none());
+    }
+
+    #[test]
+    fn inside_a_sequential_the_layer_is_named_and_the_source_kept() {
+        use crate::{Layer, ReluLayer, Sequential};
+        use ndarray::{array, Array2, ArrayRef2};
+
+        /// Refuses inputs wider than `max`.
+        struct Narrow {
+            max: usize,
+        }
+
+        impl Layer for Narrow {
+            fn forward(&mut self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+                self.predict(x)
+            }
+            fn backward(&mut self, g: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+                Ok(g.to_owned())
+            }
+            fn predict(&self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+                if x.ncols() > self.max {
+                    let message = format!("{} columns, at most {}", x.ncols(), self.max);
+                    return Err(LayerError::custom("Narrow", message).with_source(disk("d")));
+                }
+                Ok(x.to_owned())
+            }
+        }
+
+        let mut net = Sequential::new();
+        net.push(ReluLayer::new()).push(Narrow { max: 1 });
+        let err = net.forward(&array![[1.0, 2.0]]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Sequential layer 1: Narrow: 2 columns, at most 1"
+        );
+        let LayerError::InSequential { index: 1, error } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            **error,
+            LayerError::custom("Narrow", "2 columns, at most 1").with_source(disk("d"))
+        );
+        assert_eq!(error.source().unwrap().to_string(), "cannot read the table");
+        assert!(net.predict(&array![[1.0, 2.0]]).is_err());
+        assert_eq!(net.forward(&array![[-1.0]]).unwrap(), array![[0.0]]);
     }
 }

@@ -8,8 +8,9 @@ use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
 use crate::error::Readable;
+use crate::sequential::{in_layer, short_type_name, DynLayer, Token};
 use crate::validate::hyper;
-use crate::{Layer, LayerError, Result};
+use crate::{DenseLayer, Layer, LayerError, PReluLayer, Result, Sequential};
 
 const NAME: &str = "GradCheck";
 
@@ -30,6 +31,10 @@ const NAME: &str = "GradCheck";
 /// reported as a failure (unless two kinks within `eps` on either side
 /// cancel out); a wrong `backward` on smooth ground leaves the one-sided
 /// differences in agreement and is caught.
+///
+/// A [`Sequential`] is checked layer by layer, each layer at the input that
+/// reaches it in the network, and the report names the layers that fail
+/// (see [`check`](GradCheck::check)).
 ///
 /// The defaults are `torch.autograd.gradcheck`'s for `f64`: eps `1e-6`,
 /// atol `1e-5`, rtol `1e-3`.
@@ -215,6 +220,33 @@ impl GradCheck {
     /// The layer's `forward`, `backward` and `predict` still run on it, so
     /// their errors and the shape checks below still apply.
     ///
+    /// # A `Sequential`, layer by layer
+    ///
+    /// A [`Sequential`] (or a box of one) is checked one layer at a time:
+    /// `input` runs forward through its layers in order, and each layer is
+    /// checked alone, as above, on the input that reaches it in the network
+    /// and with an upstream gradient of its own, through the calls the
+    /// network makes (`forward_owned` and `backward_owned` after the first
+    /// layer). A `Sequential` nested in it is walked the same way. So a wrong
+    /// `backward` in layer `k` fails the check of layer `k` alone: the
+    /// layers before it, whose input gradients in the whole network would be
+    /// wrong only because of it, pass, and a kink in a later layer hides
+    /// nothing in an earlier one.
+    ///
+    /// The report adds up the counts of every layer. Its text names the
+    /// layer of the worst element by its path (`2`, or `1.0` for layer 0 of
+    /// a `Sequential` at index 1) and type, and a parameter by its index in
+    /// that layer's `params()` (`parameter 0`), or, in a [`DenseLayer`] and
+    /// a [`PReluLayer`], by its name in a safetensors file (`weight`,
+    /// `bias`): `layer 2 (DenseLayer) weight [0, 2]`.
+    /// [`failing_layers`](GradCheckReport::failing_layers) lists the paths
+    /// of the layers whose own check failed. Afterwards the network holds
+    /// one pass of its own (a `forward` and a `backward` of the whole, with
+    /// an upstream gradient drawn as for a layer), and its parameters are
+    /// bit-identical to before. An empty `Sequential` is checked as one
+    /// layer, the identity; any other container, one of your own, as one
+    /// layer, through the whole of it.
+    ///
     /// # Errors
     ///
     /// - [`LayerError::InvalidParameter`] if an input or parameter element
@@ -225,6 +257,11 @@ impl GradCheck {
     ///   itself: its input gradient does not have the input's shape, a
     ///   parameter gradient not its parameter's, or `predict` not
     ///   `forward`'s output shape.
+    ///
+    /// In a `Sequential`, each of these errors of layer `k`'s check (an
+    /// infinite input that layer `k - 1` gave it, say) comes back as
+    /// [`LayerError::InSequential`] with `index: k`, as the network's own
+    /// errors do.
     ///
     /// # Examples
     ///
@@ -238,17 +275,59 @@ impl GradCheck {
     /// assert!(worst.error <= worst.tolerance);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
+    ///
+    /// A network, layer by layer:
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{ndarray::array, DenseLayer, GradCheck, ReluLayer, Sequential};
+    ///
+    /// let mut rng = StdRng::seed_from_u64(1);
+    /// let mut net = Sequential::new();
+    /// net.push(DenseLayer::new(3, 4, &mut rng))
+    ///     .push(ReluLayer::new())
+    ///     .push(DenseLayer::new(4, 2, &mut rng));
+    /// let report = GradCheck::default().check(&mut net, &array![[0.5, -1.0, 2.0], [1.5, 0.2, -0.3]])?;
+    /// assert!(report.passed(), "{report}");
+    /// assert!(report.failing_layers().is_empty());
+    /// // the dense layers' inputs and parameters, and the activation's input
+    /// assert_eq!(report.checked() + report.skipped(), (6 + 12 + 4) + 8 + (8 + 8 + 2));
+    /// assert!(report.to_string().contains("worst: layer "), "{report}");
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
     pub fn check(&self, layer: &mut dyn Layer, input: &ArrayRef2<f64>) -> Result<GradCheckReport> {
+        if let Some(net) = layer.__as_sequential(Token(())) {
+            if !net.is_empty() {
+                return self.check_network(net, input);
+            }
+        }
+        self.check_layer(layer, input, false)
+            .map(|(report, _)| report)
+    }
+
+    /// Checks one layer at `input`, through `forward_owned` and
+    /// `backward_owned` if `owned` (as a `Sequential` calls a layer after
+    /// its first); the report and the layer's forward output.
+    fn check_layer(
+        &self,
+        layer: &mut dyn Layer,
+        input: &ArrayRef2<f64>,
+        owned: bool,
+    ) -> Result<(GradCheckReport, Array2<f64>)> {
         // forward first: it refuses an input too large to process (a huge
         // broadcast view) before anything walks its elements.
-        let output = layer.forward(input)?;
+        let output = if owned {
+            layer.forward_owned(input.to_owned())?
+        } else {
+            layer.forward(input)?
+        };
         finite("input element", input)?;
-        let upstream = Array2::random_using(
-            output.dim(),
-            StandardNormal,
-            &mut StdRng::seed_from_u64(self.seed),
-        );
-        let grad_input = layer.backward(&upstream)?;
+        let upstream = self.upstream(output.dim());
+        let grad_input = if owned {
+            layer.backward_owned(upstream.clone())?
+        } else {
+            layer.backward(&upstream)?
+        };
         same_shape("input gradient", input.shape(), grad_input.shape())?;
         let mut params = Vec::new();
         for p in layer.params() {
@@ -264,7 +343,59 @@ impl GradCheck {
             base: &base,
             upstream: &upstream,
         };
-        numeric.run(layer, input, &grad_input, &params)
+        let report = numeric.run(layer, input, &grad_input, &params)?;
+        Ok((report, output))
+    }
+
+    /// Checks a non-empty `net` layer by layer, then leaves it one pass of
+    /// its own.
+    fn check_network(
+        &self,
+        net: &mut Sequential,
+        input: &ArrayRef2<f64>,
+    ) -> Result<GradCheckReport> {
+        let mut report = GradCheckReport::default();
+        self.check_layers(net, "", input, false, &mut report)?;
+        let output = net.forward(input)?;
+        net.backward(&self.upstream(output.dim()))?;
+        Ok(report)
+    }
+
+    /// Checks `net`'s layers in order, each at the forward output of the
+    /// ones before it (at `input` first, borrowed unless `owned`), into
+    /// `report`, their paths after `prefix`; the last layer's output.
+    fn check_layers(
+        &self,
+        net: &mut Sequential,
+        prefix: &str,
+        input: &ArrayRef2<f64>,
+        owned: bool,
+        report: &mut GradCheckReport,
+    ) -> Result<Array2<f64>> {
+        let mut x: Option<Array2<f64>> = None;
+        for (i, layer) in net.layers_mut().enumerate() {
+            let at: &ArrayRef2<f64> = x.as_deref().unwrap_or(input);
+            let owned = owned || x.is_some();
+            let path = format!("{prefix}{i}");
+            let output = match layer.__as_sequential(Token(())) {
+                Some(inner) if !inner.is_empty() => {
+                    self.check_layers(inner, &format!("{path}."), at, owned, report)
+                }
+                _ => self
+                    .check_layer(layer, at, owned)
+                    .map(|(layer_report, output)| {
+                        report.merge(layer_report, Site::new(path, layer));
+                        output
+                    }),
+            };
+            x = Some(output.map_err(in_layer(i))?);
+        }
+        Ok(x.unwrap_or_else(|| input.to_owned()))
+    }
+
+    /// The upstream gradient `G` for an output of shape `dim`.
+    fn upstream(&self, dim: (usize, usize)) -> Array2<f64> {
+        Array2::random_using(dim, StandardNormal, &mut StdRng::seed_from_u64(self.seed))
     }
 
     /// `atol + rtol·|numeric|`.
@@ -388,7 +519,9 @@ fn same_shape(what: &'static str, expected: &[usize], actual: &[usize]) -> Resul
 pub enum GradArray {
     /// The layer's input.
     Input,
-    /// Parameter `k`, in the order of [`Layer::params`].
+    /// Parameter `k`, in the order of [`Layer::params`] (in a
+    /// [`Sequential`], of the layer that
+    /// [`worst_layer`](GradCheckReport::worst_layer) names).
     Param(usize),
 }
 
@@ -456,12 +589,12 @@ impl ElementCheck {
     }
 }
 
-impl fmt::Display for ElementCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ElementCheck {
+    /// The element's index and values, after the name of its array.
+    fn write_values(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {:?}: analytic {}, numeric {}, error {:.3e} (tolerance {:.3e})",
-            self.array,
+            " {:?}: analytic {}, numeric {}, error {:.3e} (tolerance {:.3e})",
             self.index,
             Readable(self.analytic),
             Readable(self.numeric),
@@ -471,7 +604,65 @@ impl fmt::Display for ElementCheck {
     }
 }
 
-/// The outcome of [`GradCheck::check`]: counts and the worst element.
+impl fmt::Display for ElementCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.array)?;
+        self.write_values(f)
+    }
+}
+
+/// A layer of a network, as a report names it: its path, type and
+/// parameter names.
+#[derive(Debug, Clone, PartialEq)]
+struct Site {
+    /// `"2"`, or `"1.0"` for layer 0 of a `Sequential` at index 1.
+    path: String,
+    /// The type's name without module paths.
+    type_name: String,
+    /// The names of its `params()` where the crate knows them (their
+    /// safetensors names), else empty.
+    names: &'static [&'static str],
+}
+
+impl Site {
+    fn new(path: String, layer: &dyn DynLayer) -> Self {
+        let any = layer.as_any();
+        let names: &'static [&'static str] = if any.is::<DenseLayer>() {
+            &["weight", "bias"]
+        } else if any.is::<PReluLayer>() {
+            &["weight"]
+        } else {
+            &[]
+        };
+        Site {
+            path,
+            type_name: short_type_name(layer.__type_name(Token(()))),
+            names,
+        }
+    }
+
+    /// `element` after its layer: `layer 3 (DenseLayer) weight [0, 2]: …`.
+    fn write_element(&self, f: &mut fmt::Formatter<'_>, element: &ElementCheck) -> fmt::Result {
+        write!(f, "layer {self} ")?;
+        match element.array {
+            GradArray::Param(k) if k < self.names.len() => write!(f, "{}", self.names[k])?,
+            array => write!(f, "{array}")?,
+        }
+        element.write_values(f)
+    }
+}
+
+/// `2 (Scale)`.
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.path, self.type_name)
+    }
+}
+
+/// The outcome of [`GradCheck::check`]: counts and the worst element; for
+/// a [`Sequential`], summed over its layers, with the paths of the layers
+/// that failed ([`failing_layers`](Self::failing_layers)) and of the one
+/// that holds the worst element ([`worst_layer`](Self::worst_layer)).
 ///
 /// # Examples
 ///
@@ -489,6 +680,10 @@ pub struct GradCheckReport {
     skipped: usize,
     failed: usize,
     worst: Option<ElementCheck>,
+    /// In a network, the layer that holds `worst`.
+    worst_site: Option<Site>,
+    /// In a network, the layers whose own check failed, in order.
+    failing: Vec<Site>,
 }
 
 impl GradCheckReport {
@@ -574,6 +769,76 @@ impl GradCheckReport {
         self.worst.as_ref()
     }
 
+    /// The paths of the layers of a [`Sequential`](crate::Sequential)
+    /// whose own check failed, in network order: `"2"` for layer 2, `"1.0"`
+    /// for layer 0 of a `Sequential` at index 1 (see
+    /// [`GradCheck::check`]). Empty if no layer failed, and for a check of
+    /// a layer that is not a `Sequential`.
+    ///
+    /// # Examples
+    ///
+    /// A layer that multiplies by 3, whose `backward` forgets the factor:
+    ///
+    /// ```
+    /// use rectify::ndarray::{array, Array2, ArrayRef2};
+    /// use rectify::{GradCheck, Layer, ReluLayer, Result, Sequential};
+    ///
+    /// struct Triple;
+    ///
+    /// impl Layer for Triple {
+    ///     fn forward(&mut self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    ///         self.predict(x)
+    ///     }
+    ///     fn backward(&mut self, g: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    ///         Ok(g.to_owned()) // should be 3·g
+    ///     }
+    ///     fn predict(&self, x: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    ///         Ok(x * 3.0)
+    ///     }
+    /// }
+    ///
+    /// let mut inner = Sequential::new();
+    /// inner.push(Triple).push(ReluLayer::new());
+    /// let mut net = Sequential::new();
+    /// net.push(ReluLayer::new()).push(inner);
+    ///
+    /// let report = GradCheck::default().check(&mut net, &array![[1.0, 2.0], [0.5, -1.0]])?;
+    /// assert!(!report.passed());
+    /// assert_eq!(report.failing_layers(), vec!["1.0"]);
+    /// assert_eq!(report.worst_layer(), Some("1.0"));
+    /// assert!(report.to_string().contains("worst: layer 1.0 (Triple) input ["), "{report}");
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn failing_layers(&self) -> Vec<String> {
+        self.failing.iter().map(|site| site.path.clone()).collect()
+    }
+
+    /// The path of the layer of a [`Sequential`](crate::Sequential) that
+    /// holds the [`worst`](Self::worst) element (`"2"`, `"1.0"`), whose
+    /// [`GradArray::Param`] then counts in that layer's `params()`; `None`
+    /// if nothing was checked, or for a check of a layer that is not a
+    /// `Sequential`. See [`failing_layers`](Self::failing_layers) for an
+    /// example.
+    pub fn worst_layer(&self) -> Option<&str> {
+        self.worst_site.as_ref().map(|site| site.path.as_str())
+    }
+
+    /// Adds the report of one layer of a network, `site`.
+    fn merge(&mut self, layer: GradCheckReport, site: Site) {
+        self.checked += layer.checked;
+        self.skipped += layer.skipped;
+        self.failed += layer.failed;
+        if layer.failed > 0 {
+            self.failing.push(site.clone());
+        }
+        if let Some(e) = layer.worst {
+            if (self.worst.as_ref()).is_none_or(|w| e.badness() > w.badness()) {
+                self.worst = Some(e);
+                self.worst_site = Some(site);
+            }
+        }
+    }
+
     /// Counts one probe: `None` was skipped near a kink.
     fn add(&mut self, element: Option<ElementCheck>) {
         let Some(e) = element else {
@@ -603,9 +868,20 @@ impl fmt::Display for GradCheckReport {
         if self.failed > 0 {
             write!(f, ", {} out of tolerance", self.failed)?;
         }
-        match &self.worst {
-            Some(worst) => write!(f, "; worst: {worst}"),
-            None => write!(f, "; nothing was checked"),
+        if let Some((first, rest)) = self.failing.split_first() {
+            let s = if rest.is_empty() { "" } else { "s" };
+            write!(f, " in layer{s} {first}")?;
+            for site in rest {
+                write!(f, ", {site}")?;
+            }
+        }
+        match (&self.worst, &self.worst_site) {
+            (Some(worst), Some(site)) => {
+                write!(f, "; worst: ")?;
+                site.write_element(f, worst)
+            }
+            (Some(worst), None) => write!(f, "; worst: {worst}"),
+            (None, _) => write!(f, "; nothing was checked"),
         }
     }
 }
@@ -1083,6 +1359,74 @@ mod tests {
             e.to_string(),
             "parameter 1 [2]: analytic 0.5, numeric -1e-300, error 5.000e-1 (tolerance 1.000e-5)"
         );
+    }
+
+    #[test]
+    fn a_network_report_names_the_crates_parameters_and_adds_up() {
+        let element = |array, error| ElementCheck {
+            array,
+            index: vec![0, 2],
+            analytic: 1.0,
+            numeric: 1.0 + error,
+            error,
+            tolerance: 0.5,
+        };
+        let single = |e: ElementCheck| {
+            let mut report = GradCheckReport::default();
+            report.add(Some(e));
+            report.add(None);
+            report
+        };
+        let dense = crate::DenseLayer::from_parts(Array2::ones((3, 3)), Array1::ones(3)).unwrap();
+        let prelu = crate::PReluLayer::new(3, 0.25).unwrap();
+        let mut report = GradCheckReport::default();
+        report.merge(
+            single(element(GradArray::Param(1), 0.25)),
+            Site::new("0".into(), &dense),
+        );
+        report.merge(
+            single(element(GradArray::Param(0), 2.0)),
+            Site::new("3".into(), &dense),
+        );
+        report.merge(
+            single(element(GradArray::Param(0), 1.0)),
+            Site::new("4.1".into(), &prelu),
+        );
+        report.merge(
+            single(element(GradArray::Param(1), 4.0)),
+            Site::new("5".into(), &Dense::new(Bug::None)),
+        );
+        assert_eq!(
+            (report.checked(), report.skipped(), report.failed()),
+            (4, 4, 3)
+        );
+        assert_eq!(report.failing_layers(), vec!["3", "4.1", "5"]);
+        assert_eq!(report.worst_layer(), Some("5"));
+        assert_eq!(
+            report.to_string(),
+            "gradient check FAILED: 4 elements checked, 4 skipped near kinks, 3 out of tolerance \
+             in layers 3 (DenseLayer), 4.1 (PReluLayer), 5 (Dense); worst: layer 5 (Dense) \
+             parameter 1 [0, 2]: analytic 1, numeric 5, error 4.000e0 (tolerance 5.000e-1)"
+        );
+        report.worst = Some(element(GradArray::Param(0), 2.0));
+        report.worst_site = Some(Site::new("3".into(), &dense));
+        assert!(
+            report.to_string().ends_with("; worst: layer 3 (DenseLayer) weight [0, 2]: analytic 1, numeric 3, error 2.000e0 (tolerance 5.000e-1)"),
+            "{report}"
+        );
+        report.worst_site = Some(Site::new("4.1".into(), &prelu));
+        assert!(report
+            .to_string()
+            .contains("; worst: layer 4.1 (PReluLayer) weight [0, 2]: "));
+        report.worst = Some(element(GradArray::Param(1), 2.0));
+        assert!(report
+            .to_string()
+            .contains("; worst: layer 4.1 (PReluLayer) parameter 1 [0, 2]: "));
+        report.worst = Some(element(GradArray::Input, 2.0));
+        report.worst_site = Some(Site::new("0".into(), &dense));
+        assert!(report
+            .to_string()
+            .contains("; worst: layer 0 (DenseLayer) input [0, 2]: "));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use ndarray::{Array2, ArrayRef2, ArrayViewD, ArrayViewMutD};
 
-use crate::{Float, Result};
+use crate::sequential::Token;
+use crate::{Float, Result, Sequential};
 
 /// A differentiable layer with an explicit forward and backward pass.
 ///
@@ -13,6 +14,7 @@ use crate::{Float, Result};
 /// implement both `Layer<f32>` and `Layer<f64>`.
 /// The trait is object safe: `Vec<Box<dyn Layer>>` works. Every layer is
 /// `Send`, so a model, a `Sequential` included, can move to a worker thread.
+/// To implement it for a layer of your own, see the [guide](crate::guide).
 ///
 /// # Examples
 ///
@@ -106,6 +108,23 @@ pub trait Layer<A: Float = f64>: Send {
     fn backward_params(&mut self, grad_output: Array2<A>) -> Result<()> {
         self.backward_owned(grad_output).map(drop)
     }
+
+    /// The layer as a [`Sequential`], if it is one (or a box of one), so
+    /// that [`GradCheck`](crate::GradCheck) checks a network layer by
+    /// layer. Not part of the API: its argument cannot be named outside the
+    /// crate.
+    #[doc(hidden)]
+    fn __as_sequential(&mut self, _: Token) -> Option<&mut Sequential> {
+        None
+    }
+
+    /// The layer's type name, seen through boxes, for
+    /// [`GradCheck`](crate::GradCheck)'s report. Not part of the API, as
+    /// above.
+    #[doc(hidden)]
+    fn __type_name(&self, _: Token) -> &'static str {
+        std::any::type_name::<Self>()
+    }
 }
 
 /// One trainable array of a layer with the gradient of its last backward.
@@ -174,6 +193,14 @@ impl<A: Float, L: Layer<A> + ?Sized> Layer<A> for Box<L> {
 
     fn backward_params(&mut self, grad_output: Array2<A>) -> Result<()> {
         (**self).backward_params(grad_output)
+    }
+
+    fn __as_sequential(&mut self, token: Token) -> Option<&mut Sequential> {
+        (**self).__as_sequential(token)
+    }
+
+    fn __type_name(&self, token: Token) -> &'static str {
+        (**self).__type_name(token)
     }
 }
 

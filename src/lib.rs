@@ -20,6 +20,9 @@
 //! skipping elements next to a kink; [`ActivityStats`] counts from the masks
 //! how often each unit fires, and which ones are dead.
 //!
+//! To write a layer of your own, see the [`guide`]: a whole layer with and
+//! without parameters, checked, trained and in a `Sequential`.
+//!
 //! To keep a model: [`Sequential::save_safetensors`] and
 //! [`load_safetensors`](Sequential::load_safetensors) (feature
 //! `safetensors`, on by default) use PyTorch's `nn.Sequential` names and
@@ -73,7 +76,7 @@ mod validate;
 pub use activation::*;
 pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
-pub use error::{LayerError, Result};
+pub use error::{ErrorSource, LayerError, Result};
 pub use float::Float;
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 #[cfg(feature = "safetensors")]
@@ -88,6 +91,10 @@ pub use ndarray;
 pub use ndarray_rand;
 /// rand 0.9, for the seeded generator [`DenseLayer::new`] takes.
 pub use ndarray_rand::rand;
+
+pub mod guide {
+    #![doc = include_str!("../docs/guide.md")]
+}
 
 /// The README's code blocks, run as doctests so they stay true.
 #[cfg(doctest)]

@@ -122,7 +122,7 @@ pub struct Sequential {
 const LAYER: &str = "Sequential";
 
 /// Wraps layer `index`'s error.
-fn in_layer(index: usize) -> impl FnOnce(LayerError) -> LayerError {
+pub(crate) fn in_layer(index: usize) -> impl FnOnce(LayerError) -> LayerError {
     move |error| LayerError::InSequential {
         index,
         error: Box::new(error),
@@ -237,8 +237,7 @@ impl Sequential {
     }
 
     /// The layers, for code that recognizes them by type (the safetensors
-    /// names of their parameters).
-    #[cfg(feature = "safetensors")]
+    /// names of their parameters, [`GradCheck`](crate::GradCheck)'s report).
     pub(crate) fn layers_mut(&mut self) -> impl Iterator<Item = &mut (dyn DynLayer + 'static)> {
         self.layers.iter_mut().map(|layer| layer.as_mut())
     }
@@ -352,7 +351,16 @@ impl Layer for Sequential {
     fn params(&mut self) -> Vec<Param<'_>> {
         self.layers.iter_mut().flat_map(|l| l.params()).collect()
     }
+
+    fn __as_sequential(&mut self, _: Token) -> Option<&mut Sequential> {
+        Some(self)
+    }
 }
+
+/// The argument of the hidden [`Layer::__as_sequential`] and
+/// [`Layer::__type_name`], which code outside the crate cannot name, so
+/// cannot call or override them.
+pub struct Token(pub(crate) ());
 
 /// Lists the layers' type names.
 /// `full` (a type name such as `a::b::Rectifier<a::c::Relu>`) with every

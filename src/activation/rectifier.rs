@@ -10,6 +10,7 @@ use super::loops::Output;
 use super::Mask;
 use crate::alloc::{need, Need};
 use crate::cache::Cache;
+use crate::sequential::Token;
 use crate::{Float, Layer, LayerError, Param, Result};
 
 /// Which side an input of exactly `±0.0` falls on.
@@ -521,5 +522,10 @@ impl<A: Float, M: Member<A>> Layer<A> for Rectifier<M> {
 
     fn params(&mut self) -> Vec<Param<'_, A>> {
         self.member.params()
+    }
+
+    /// `ReluLayer`, not `Rectifier<Relu>`, in `GradCheck`'s report.
+    fn __type_name(&self, _: Token) -> &'static str {
+        M::LAYER
     }
 }
