@@ -42,8 +42,8 @@ use rectify::ndarray::{array, Array1, Array2, ArrayRef2};
 use rectify::rand::{rngs::StdRng, SeedableRng};
 use rectify::{
     clipped_relu, clipped_relu_grad, leaky_relu, leaky_relu_grad, relu, relu_grad, threshold,
-    threshold_grad, Adam, AtZero, Init, Layer, LeakyReluLayer, Optimizer, PReluLayer, RReluLayer,
-    ReluLayer, Sequential, Sgd,
+    threshold_grad, Adam, AtZero, Init, Layer, LeakyReluLayer, NonFinite, Optimizer, PReluLayer,
+    RReluLayer, ReluLayer, Sequential, Sgd,
 };
 
 /// Okabe and Ito's palette for colour-blind readers: black, orange, sky
@@ -129,7 +129,7 @@ fn main() -> Result<()> {
     let (train, _) = Digits::load()?.split(DIGITS_TEST, DIGITS_SEED);
     let digits = |name: &'static str, activation: Box<dyn Layer>| -> Result<Run> {
         let net = digits::mlp(DIGITS_HIDDEN, activation, DIGITS_SEED);
-        let mut adam = Adam::new(DIGITS_LEARNING_RATE)?;
+        let mut adam = Adam::new(DIGITS_LEARNING_RATE)?.with_non_finite(NonFinite::Write);
         let schedule = (DIGITS_EPOCHS, DIGITS_BATCH, DIGITS_SEED);
         Run::train(name, net, &mut adam, train.samples(), schedule)
     };
@@ -172,7 +172,7 @@ fn spiral_run(
     samples: Samples<'_>,
 ) -> Result<Run> {
     let net = spirals::mlp(activation, SPIRALS_SEED);
-    let mut sgd = Sgd::new(SPIRALS_LEARNING_RATE)?;
+    let mut sgd = Sgd::new(SPIRALS_LEARNING_RATE)?.with_non_finite(NonFinite::Write);
     let schedule = (SPIRALS_EPOCHS, SPIRALS_BATCH, SPIRALS_SEED);
     Run::train(name, net, &mut sgd, samples, schedule)
 }

@@ -43,8 +43,8 @@ use rectify::ndarray::{ArrayRef2, Axis};
 use rectify::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use rectify::{
     ActivityStats, ClippedRelu, ClippedReluLayer, Layer, LayerError, LeakyRelu, LeakyReluLayer,
-    Mask, Member, PRelu, PReluLayer, RRelu, RReluLayer, Rectifier, Relu, ReluLayer, Sequential,
-    Sgd,
+    Mask, Member, NonFinite, PRelu, PReluLayer, RRelu, RReluLayer, Rectifier, Relu, ReluLayer,
+    Sequential, Sgd,
 };
 use spirals::{mlp, spirals, CLASSES, HIDDEN};
 
@@ -94,7 +94,9 @@ impl Run {
         Ok(Run {
             name,
             net,
-            sgd: Sgd::new(LEARNING_RATE)?,
+            // A diverging network (PReLU here) is part of the story: let its
+            // NaN reach the weights, as PyTorch would, and report it.
+            sgd: Sgd::new(LEARNING_RATE)?.with_non_finite(NonFinite::Write),
             hidden_mask,
             ever_dead: vec![false; HIDDEN],
             peak_dead: 0.0,
