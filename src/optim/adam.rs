@@ -605,7 +605,7 @@ fn lerp(start: f64, end: f64, weight: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tensors::Tensors;
+    use super::super::tensors::{bits, Tensors};
     use super::*;
     use crate::{DenseLayer, LayerError, Param, Sequential};
     use approx::assert_relative_eq;
@@ -847,16 +847,6 @@ mod tests {
         twin.step(&mut twin_layer).unwrap();
         assert_eq!(layer, twin_layer);
         assert_eq!(adam.steps(), 2);
-    }
-
-    /// The bits of every value and gradient, NaN included.
-    fn bits(layer: &Tensors) -> Vec<Vec<u64>> {
-        let bits = |a: &ArrayD<f64>| a.iter().map(|x| x.to_bits()).collect();
-        layer
-            .0
-            .iter()
-            .flat_map(|(v, g)| [bits(v), bits(g)])
-            .collect()
     }
 
     #[test]

@@ -225,6 +225,16 @@ mod tensors {
     #[derive(Debug, Clone, PartialEq)]
     pub(super) struct Tensors(pub(super) Vec<(ArrayD<f64>, ArrayD<f64>)>);
 
+    /// The bits of every value and gradient, NaN included.
+    pub(super) fn bits(layer: &Tensors) -> Vec<Vec<u64>> {
+        let bits = |a: &ArrayD<f64>| a.iter().map(|x| x.to_bits()).collect();
+        layer
+            .0
+            .iter()
+            .flat_map(|(v, g)| [bits(v), bits(g)])
+            .collect()
+    }
+
     impl Layer for Tensors {
         fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
             Ok(input.to_owned())

@@ -345,7 +345,7 @@ impl Optimizer for Sgd {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tensors::Tensors;
+    use super::super::tensors::{bits, Tensors};
     use super::*;
     use crate::{DenseLayer, LayerError, Sequential};
     use ndarray::{array, Array1, Array2};
@@ -527,16 +527,6 @@ mod tests {
     fn tensor(value: &[f64], grad: &[f64]) -> Tensors {
         let array = |v: &[f64]| Array1::from(v.to_vec()).into_dyn();
         Tensors(vec![(array(value), array(grad))])
-    }
-
-    /// The bits of every value and gradient, NaN included.
-    fn bits(layer: &Tensors) -> Vec<Vec<u64>> {
-        let bits = |a: &ArrayD<f64>| a.iter().map(|x| x.to_bits()).collect();
-        layer
-            .0
-            .iter()
-            .flat_map(|(v, g)| [bits(v), bits(g)])
-            .collect()
     }
 
     #[test]
