@@ -33,6 +33,15 @@ pub(super) enum Isa {
     Avx512,
 }
 
+/// Whether the CPU has the AVX-512 subsets the loops are compiled for.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq")
+}
+
 impl Isa {
     /// Every instruction set this CPU runs, the widest last.
     #[cfg(test)]
@@ -44,11 +53,7 @@ impl Isa {
             if is_x86_feature_detected!("avx2") {
                 all.push(Isa::Avx2);
             }
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512dq")
-            {
+            if has_avx512() {
                 all.push(Isa::Avx512);
             }
         }
@@ -61,12 +66,7 @@ impl Isa {
     fn best(wide: bool) -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if wide
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512dq")
-            {
+            if wide && has_avx512() {
                 return Isa::Avx512;
             }
             if is_x86_feature_detected!("avx2") {
