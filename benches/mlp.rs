@@ -15,10 +15,11 @@
 //!   `x·W` into a preallocated array; `backward` (`dW = xᵀ·g`, `db`, and a new
 //!   `dx = g·Wᵀ`) against `gemm_backward`, the bare `xᵀ·g` and `g·Wᵀ` into
 //!   preallocated arrays.
-//! - `mlp_step`, shapes `{mlp}`: a whole training step: `forward_owned` through a
-//!   `Sequential` of Dense, ReLU, Dense, ReLU, Dense, softmax cross-entropy,
-//!   `backward_owned`, `Sgd` with momentum; against `gemms`, the same nine
-//!   bare GEMMs one after another.
+//! - `mlp_step` (f64) and `mlp_step_f32`, shapes `{mlp}`: a whole training
+//!   step: `forward_owned` through a `Sequential` of Dense, ReLU, Dense,
+//!   ReLU, Dense, softmax cross-entropy, `backward_params` (no gradient of
+//!   the network's input), `Sgd` with momentum; against `gemms`, the same
+//!   eight bare GEMMs one after another.
 //!
 //! Throughput is in multiply-adds (`Throughput::Elements`). The bare GEMMs
 //! call `gemm` exactly as rectify does, on one thread.
@@ -35,7 +36,7 @@ use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 use rectify::loss::softmax_cross_entropy;
 use rectify::ndarray::Array2;
-use rectify::{DenseLayer, Layer, ReluLayer, Sequential, Sgd};
+use rectify::{DenseLayer, Float, Layer, ReluLayer, Sequential, Sgd};
 
 mod common;
 use common::gemm::gemm_into;
@@ -47,9 +48,10 @@ const MLPS: [(&str, [usize; 4], usize); 3] = [
     ("64-64-64-10_b32", [64, 64, 64, 10], 32),
 ];
 
-fn random(shape: (usize, usize), seed: u64) -> Array2<f64> {
+fn random<A: Float>(shape: (usize, usize), seed: u64) -> Array2<A> {
     let uniform = Uniform::new(-1.0, 1.0).expect("valid range");
-    Array2::random_using(shape, uniform, &mut StdRng::seed_from_u64(seed))
+    let x = Array2::random_using(shape, uniform, &mut StdRng::seed_from_u64(seed));
+    x.mapv(|v: f64| A::from(v).expect("in range"))
 }
 
 fn group<'a>(
@@ -66,9 +68,9 @@ fn group<'a>(
 }
 
 /// Times `f` on a fresh copy of `input`, made outside the timed region.
-fn timed_with_copy<'a, T>(
-    input: &'a Array2<f64>,
-    mut f: impl FnMut(Array2<f64>) -> T + 'a,
+fn timed_with_copy<'a, A: Float, T>(
+    input: &'a Array2<A>,
+    mut f: impl FnMut(Array2<A>) -> T + 'a,
 ) -> impl FnMut(u64) -> Duration + 'a {
     move |iters| {
         let mut total = Duration::ZERO;
@@ -86,7 +88,7 @@ fn dense_layer(c: &mut Criterion) {
     for (mlp, widths, batch) in MLPS {
         for (i, pair) in widths.windows(2).enumerate() {
             let (inputs, outputs) = (pair[0], pair[1]);
-            let x = random((batch, inputs), 1 + i as u64);
+            let x = random::<f64>((batch, inputs), 1 + i as u64);
             let grad = random((batch, outputs), 11 + i as u64);
             let weights = random((inputs, outputs), 21 + i as u64) / (inputs as f64).sqrt();
             let bias = random((1, outputs), 31).row(0).to_owned();
@@ -125,7 +127,7 @@ fn dense_layer(c: &mut Criterion) {
 }
 
 /// The MLP of `widths`: Dense and ReLU, the last Dense without.
-fn mlp(widths: [usize; 4]) -> Sequential {
+fn mlp<A: Float>(widths: [usize; 4]) -> Sequential<A> {
     let mut rng = StdRng::seed_from_u64(7);
     let mut net = Sequential::new();
     for (i, pair) in widths.windows(2).enumerate() {
@@ -138,18 +140,27 @@ fn mlp(widths: [usize; 4]) -> Sequential {
 }
 
 fn mlp_step(c: &mut Criterion) {
-    for (name, widths, batch) in MLPS {
-        let x = random((batch, widths[0]), 1);
-        let labels: Vec<usize> = (0..batch).map(|i| (i * 7) % widths[3]).collect();
-        let multiply_adds: usize = widths.windows(2).map(|p| 3 * batch * p[0] * p[1]).sum();
-        let mut g = group(c, "mlp_step", multiply_adds);
+    mlp_step_of::<f64>(c, "mlp_step");
+    mlp_step_of::<f32>(c, "mlp_step_f32");
+}
 
-        // The same nine products, on arrays of the step's shapes.
+/// The step of each MLP in `A`, against its nine bare products, in group
+/// `group_name`.
+fn mlp_step_of<A: Float>(c: &mut Criterion, group_name: &str) {
+    for (name, widths, batch) in MLPS {
+        let x = random::<A>((batch, widths[0]), 1);
+        let labels: Vec<usize> = (0..batch).map(|i| (i * 7) % widths[3]).collect();
+        // Forward, dW and dx of every layer but the first's dx.
+        let products: usize = widths.windows(2).map(|p| 3 * batch * p[0] * p[1]).sum();
+        let multiply_adds = products - batch * widths[0] * widths[1];
+        let mut g = group(c, group_name, multiply_adds);
+
+        // The same eight products, on arrays of the step's shapes.
         let mut layers: Vec<_> = widths
             .windows(2)
             .enumerate()
             .map(|(i, p)| {
-                let w = random((p[0], p[1]), 21 + i as u64);
+                let w = random::<A>((p[0], p[1]), 21 + i as u64);
                 let (input, grad) = (random((batch, p[0]), 2), random((batch, p[1]), 3));
                 let outputs = [
                     Array2::zeros((batch, p[1])),
@@ -161,15 +172,17 @@ fn mlp_step(c: &mut Criterion) {
             .collect();
         g.bench_function(BenchmarkId::new("gemms", name), |b| {
             b.iter(|| {
-                for (w, input, grad, [y, dw, dx]) in &mut layers {
+                for (i, (w, input, grad, [y, dw, dx])) in layers.iter_mut().enumerate() {
                     gemm_into(y, black_box(&*input), w);
                     gemm_into(dw, &input.t(), black_box(&*grad));
-                    gemm_into(dx, black_box(&*grad), &w.t());
+                    if i > 0 {
+                        gemm_into(dx, black_box(&*grad), &w.t());
+                    }
                 }
             })
         });
 
-        let mut net = mlp(widths);
+        let mut net = mlp::<A>(widths);
         let mut sgd = Sgd::new(0.01)
             .and_then(|s| s.with_momentum(0.9))
             .expect("valid");
@@ -177,7 +190,7 @@ fn mlp_step(c: &mut Criterion) {
             b.iter_custom(timed_with_copy(&x, |x| {
                 let logits = net.forward_owned(x).expect("shapes fit");
                 let (loss, grad) = softmax_cross_entropy(&logits, &labels).expect("labels fit");
-                net.backward_owned(grad).expect("shapes fit");
+                net.backward_params(grad).expect("shapes fit");
                 sgd.step(&mut net).expect("same parameters");
                 loss
             }))

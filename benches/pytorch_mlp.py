@@ -1,4 +1,5 @@
-"""Times the training steps of examples/mlp_step.rs in PyTorch, float64.
+"""Times the training steps of examples/mlp_step.rs in PyTorch, float64 and
+float32.
 
 A step: forward through Linear, ReLU, Linear, ReLU, Linear, cross-entropy,
 backward, SGD with momentum 0.9 (zero_grad(set_to_none=True) first). Each MLP
@@ -21,7 +22,7 @@ MLPS = [
 ]
 
 
-def median_step(widths, batch, seconds):
+def median_step(widths, batch, seconds, dtype):
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Linear(widths[0], widths[1]),
@@ -29,10 +30,10 @@ def median_step(widths, batch, seconds):
         torch.nn.Linear(widths[1], widths[2]),
         torch.nn.ReLU(),
         torch.nn.Linear(widths[2], widths[3]),
-    ).double()
+    ).to(dtype)
     sgd = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
-    x = torch.rand(batch, widths[0], dtype=torch.float64) * 2 - 1
+    x = torch.rand(batch, widths[0], dtype=dtype) * 2 - 1
     labels = torch.tensor([(i * 7) % widths[3] for i in range(batch)])
     times = []
     spent = 0.0
@@ -54,15 +55,16 @@ def median_step(widths, batch, seconds):
 
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
-    for name, widths, batch in MLPS:
-        best = None
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            median, steps = median_step(widths, batch, seconds / 2)
-            if best is None or median < best[0]:
-                best = (median, steps, threads)
-        median, steps, threads = best
-        print(f"{name} {median * 1e3:.6f} ms ({steps} steps, {threads} threads)")
+    for dtype, suffix in ((torch.float64, "f64"), (torch.float32, "f32")):
+        for name, widths, batch in MLPS:
+            best = None
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                median, steps = median_step(widths, batch, seconds / 2, dtype)
+                if best is None or median < best[0]:
+                    best = (median, steps, threads)
+            median, steps, threads = best
+            print(f"{name}_{suffix} {median * 1e3:.6f} ms ({steps} steps, {threads} threads)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ if [ "${1:-}" = "--report-only" ]; then
     shift
 else
     start=$(date +%s)
-    cargo bench --features "${FEATURES:-}" --bench activation --bench mlp -- "$@"
+    cargo bench -p rectify-benches --features "${FEATURES:-}" --bench activation --bench mlp -- "$@"
     echo "bench run took $(($(date +%s) - start)) s"
 fi
 python3 - <<'PY'

@@ -9,7 +9,9 @@
 //! 0.9) and with Adam, on softmax cross-entropy. Each epoch prints the loss
 //! and accuracy on the training set and the fraction of hidden units that
 //! are dead on it (pre-activation never above 0, by `ActivityStats`); the
-//! end prints each network's test accuracy and wall time.
+//! end prints each network's test accuracy and wall time. Every network is
+//! trained twice more in `f32` (PyTorch's default element type) from the
+//! same weights rounded to `f32`.
 //!
 //! ```text
 //! cargo run --release --example train_digits
@@ -23,10 +25,11 @@ use std::time::{Duration, Instant};
 
 use digits::{evaluate, mlp, train_epoch, Digits};
 use indicatif::{ProgressBar, ProgressStyle};
+use rectify::ndarray::ArrayRef2;
 use rectify::rand::{rngs::StdRng, SeedableRng};
 use rectify::{
-    Adam, ClippedReluLayer, Layer, LayerError, LeakyReluLayer, Optimizer, PReluLayer, RReluLayer,
-    ReluLayer, Sgd,
+    Adam, ClippedReluLayer, Float, Layer, LayerError, LeakyReluLayer, Optimizer, PReluLayer,
+    RReluLayer, ReluLayer, Sgd,
 };
 
 const HIDDEN: usize = 128;
@@ -36,12 +39,15 @@ const BATCH: usize = 32;
 const SEED: u64 = 1797;
 
 /// A hidden activation: its name and how to make one.
-type Activation = (&'static str, fn() -> Result<Box<dyn Layer>, LayerError>);
+type Activation<A> = (&'static str, fn() -> Result<Box<dyn Layer<A>>, LayerError>);
 /// An optimizer: its name and how to make one.
-type Choice = (&'static str, fn() -> Result<Box<dyn Optimizer>, LayerError>);
+type Choice<A> = (
+    &'static str,
+    fn() -> Result<Box<dyn Optimizer<A>>, LayerError>,
+);
 
 /// The activations compared, one line each.
-fn activations() -> Vec<Activation> {
+fn activations<A: Float>() -> Vec<Activation<A>> {
     vec![
         ("ReLU", || Ok(Box::new(ReluLayer::new()))),
         ("Leaky ReLU 0.01", || {
@@ -58,7 +64,7 @@ fn activations() -> Vec<Activation> {
 }
 
 /// The optimizers each activation is trained with.
-fn optimizers() -> Vec<Choice> {
+fn optimizers<A: Float>() -> Vec<Choice<A>> {
     vec![
         ("SGD lr 0.05, momentum 0.9", || {
             Ok(Box::new(Sgd::new(0.05)?.with_momentum(0.9)?))
@@ -79,53 +85,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (train, test) = Digits::load()?.split(TEST, SEED);
     println!(
         "UCI optical digits: {} training and {} test images; 64 → {HIDDEN} → 10 MLPs from the \
-         same weights, mini-batches of {BATCH}, {EPOCHS} epochs",
+         same weights, mini-batches of {BATCH}, {EPOCHS} epochs, in f64 and in f32",
         train.labels.len(),
         test.labels.len()
     );
-    let (activations, optimizers) = (activations(), optimizers());
-    let runs = activations.len() * optimizers.len();
+    let runs = 2 * activations::<f64>().len() * optimizers::<f64>().len();
     // Draws to stderr, and not at all when that is not a terminal.
     let style = ProgressStyle::with_template("{bar:40} {pos}/{len} epochs, {elapsed}")?;
     let bar = ProgressBar::new((runs * EPOCHS) as u64).with_style(style);
-    let mut outcomes = Vec::with_capacity(runs);
-    for (activation_name, activation) in &activations {
-        for (optimizer_name, optimizer) in &optimizers {
-            let name = format!("{activation_name}, {optimizer_name}");
-            bar.suspend(|| println!("\n{name}\nepoch   loss  train acc  dead"));
-            let start = Instant::now();
-            let mut net = mlp(HIDDEN, activation()?, SEED);
-            let mut optimizer = optimizer()?;
-            let mut rng = StdRng::seed_from_u64(SEED);
-            let mut dead = 0.0;
-            for epoch in 1..=EPOCHS {
-                train_epoch(
-                    &mut net,
-                    optimizer.as_mut(),
-                    train.samples(),
-                    BATCH,
-                    &mut rng,
-                )?;
-                let e = evaluate(&net, train.samples())?;
-                bar.suspend(|| {
-                    println!(
-                        "{epoch:>5}  {:.4}    {:>5.1}%  {:>4.1}%",
-                        e.loss,
-                        100.0 * e.accuracy,
-                        100.0 * e.dead
-                    )
-                });
-                bar.inc(1);
-                dead = e.dead;
-            }
-            outcomes.push(Outcome {
-                name,
-                test_accuracy: evaluate(&net, test.samples())?.accuracy,
-                dead,
-                time: start.elapsed(),
-            });
-        }
-    }
+    let mut outcomes = run(train.samples(), test.samples(), &bar)?;
+    let (train_f32, test_f32) = (train.x.mapv(|p| p as f32), test.x.mapv(|p| p as f32));
+    outcomes.extend(run(
+        (&train_f32, &train.labels),
+        (&test_f32, &test.labels),
+        &bar,
+    )?);
     bar.finish_and_clear();
     let width = outcomes
         .iter()
@@ -143,4 +117,46 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     Ok(())
+}
+
+/// Trains every activation with every optimizer in `A`, on the `train`
+/// samples, and evaluates each on the `test` samples.
+fn run<A: Float>(
+    train: (&ArrayRef2<A>, &[usize]),
+    test: (&ArrayRef2<A>, &[usize]),
+    bar: &ProgressBar,
+) -> Result<Vec<Outcome>, Box<dyn Error>> {
+    let mut outcomes = Vec::new();
+    for (activation_name, activation) in activations::<A>() {
+        for (optimizer_name, optimizer) in optimizers::<A>() {
+            let name = format!("{activation_name}, {optimizer_name}, {}", A::NAME);
+            bar.suspend(|| println!("\n{name}\nepoch   loss  train acc  dead"));
+            let start = Instant::now();
+            let mut net = mlp(HIDDEN, activation()?, SEED);
+            let mut optimizer = optimizer()?;
+            let mut rng = StdRng::seed_from_u64(SEED);
+            let mut dead = 0.0;
+            for epoch in 1..=EPOCHS {
+                train_epoch(&mut net, optimizer.as_mut(), train, BATCH, &mut rng)?;
+                let e = evaluate(&net, train)?;
+                bar.suspend(|| {
+                    println!(
+                        "{epoch:>5}  {:.4}    {:>5.1}%  {:>4.1}%",
+                        e.loss,
+                        100.0 * e.accuracy,
+                        100.0 * e.dead
+                    )
+                });
+                bar.inc(1);
+                dead = e.dead;
+            }
+            outcomes.push(Outcome {
+                name,
+                test_accuracy: evaluate(&net, test)?.accuracy,
+                dead,
+                time: start.elapsed(),
+            });
+        }
+    }
+    Ok(outcomes)
 }

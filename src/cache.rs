@@ -7,35 +7,48 @@ use crate::{LayerError, Result};
 ///
 /// After a failed forward, `backward` is [`LayerError::ForwardFailed`]
 /// until the next successful forward, so that it never differentiates an
-/// earlier batch's pass by mistake. The value stays allocated, for the next
-/// forward to reuse.
+/// earlier batch's pass by mistake; after the layer's parameters were
+/// handed out ([`Cache::stale`]), it is [`LayerError::ParametersChanged`].
+/// The value stays allocated, for the next forward to reuse.
 #[derive(Debug, Clone)]
 pub(crate) struct Cache<T> {
     value: Option<T>,
-    failed: bool,
+    state: State,
 }
 
 impl<T> Default for Cache<T> {
     fn default() -> Self {
         Cache {
             value: None,
-            failed: false,
+            state: State::Pass,
         }
     }
 }
 
+/// Whether the value belongs to a pass that backward may differentiate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum State {
+    #[default]
+    Pass,
+    Failed,
+    Stale,
+}
+
 impl<T> Cache<T> {
-    /// The last forward's pass, if it succeeded.
+    /// The last forward's pass, if it succeeded (stale or not: what it
+    /// computed, such as a mask, is still its own).
     pub(crate) fn get(&self) -> Option<&T> {
-        self.value.as_ref().filter(|_| !self.failed)
+        self.value.as_ref().filter(|_| self.state != State::Failed)
     }
 
-    /// The last forward's pass, or `layer`'s error saying why there is none.
+    /// The last forward's pass, or `layer`'s error saying why there is
+    /// none to differentiate.
     pub(crate) fn pass(&self, layer: &'static str) -> Result<&T> {
-        match (&self.value, self.failed) {
-            (_, true) => Err(LayerError::ForwardFailed { layer }),
-            (None, false) => Err(LayerError::BackwardBeforeForward { layer }),
-            (Some(value), false) => Ok(value),
+        match (&self.value, self.state) {
+            (_, State::Failed) => Err(LayerError::ForwardFailed { layer }),
+            (None, _) => Err(LayerError::BackwardBeforeForward { layer }),
+            (Some(_), State::Stale) => Err(LayerError::ParametersChanged { layer }),
+            (Some(value), State::Pass) => Ok(value),
         }
     }
 
@@ -48,8 +61,20 @@ impl<T> Cache<T> {
     /// Records whether the forward that wrote the slot succeeded, passing
     /// its result on.
     pub(crate) fn record<R>(&mut self, result: Result<R>) -> Result<R> {
-        self.failed = result.is_err() || self.value.is_none();
+        self.state = match result.is_err() || self.value.is_none() {
+            true => State::Failed,
+            false => State::Pass,
+        };
         result
+    }
+
+    /// Marks the last pass as computed with parameters that may have
+    /// changed since: `backward` is [`LayerError::ParametersChanged`] until
+    /// the next forward. A failed pass stays failed.
+    pub(crate) fn stale(&mut self) {
+        if self.state == State::Pass {
+            self.state = State::Stale;
+        }
     }
 
     /// Forgets the last pass: `backward` is

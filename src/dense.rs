@@ -2,13 +2,12 @@
 
 use ndarray::{Array1, Array2, ArrayRef2, ArrayView1, ArrayView2};
 use ndarray_rand::rand::Rng;
-use ndarray_rand::rand_distr::{Beta, Distribution, Normal};
 
 use crate::alloc::need;
 use crate::cache::Cache;
 use crate::matmul;
 use crate::validate::hyper;
-use crate::{Layer, LayerError, Param, Result};
+use crate::{Float, Layer, LayerError, Param, Result};
 
 const LAYER: &str = "DenseLayer";
 
@@ -25,7 +24,7 @@ const RAI_SCALE: f64 = 0.6007;
 ///
 /// let mut rng = StdRng::seed_from_u64(0);
 /// for init in [Init::HeNormal, Init::Rai] {
-///     let dense = DenseLayer::with_init(4, 3, init, &mut rng);
+///     let dense = DenseLayer::<f64>::with_init(4, 3, init, &mut rng);
 ///     assert_eq!((dense.weights().dim(), dense.bias().len()), ((4, 3), 3));
 /// }
 /// ```
@@ -77,16 +76,19 @@ pub enum Init {
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct DenseLayer {
-    weights: Array2<f64>,
-    bias: Array1<f64>,
-    weights_grad: Array2<f64>,
-    bias_grad: Array1<f64>,
+pub struct DenseLayer<A = f64> {
+    weights: Array2<A>,
+    bias: Array1<A>,
+    weights_grad: Array2<A>,
+    bias_grad: Array1<A>,
+    /// How the weights were drawn, for [`Redo`](crate::Redo) to draw a
+    /// unit again; [`Init::HeNormal`] for [`DenseLayer::from_parts`].
+    init: Init,
     /// The input of the last forward, kept for backward.
-    input: Cache<Array2<f64>>,
+    input: Cache<Array2<A>>,
 }
 
-impl DenseLayer {
+impl<A: Float> DenseLayer<A> {
     /// A layer with He-normal weights, `W[i, j] ~ N(0, 2 / inputs)` (He et
     /// al. 2015, the usual choice before a ReLU), and zero bias, drawn from
     /// the caller's `rng` so that a seed fixes the weights: the same as
@@ -104,10 +106,12 @@ impl DenseLayer {
     /// use rectify::rand::{rngs::StdRng, SeedableRng};
     /// use rectify::DenseLayer;
     ///
-    /// let dense = DenseLayer::new(3, 2, &mut StdRng::seed_from_u64(7));
+    /// // The element type comes from the data the layer is fed, or, for a
+    /// // layer not fed yet, from a turbofish.
+    /// let dense = DenseLayer::<f32>::new(3, 2, &mut StdRng::seed_from_u64(7));
     /// assert_eq!(dense.weights().dim(), (3, 2));
-    /// assert_eq!(dense.bias(), rectify::ndarray::array![0.0, 0.0]);
-    /// let again = DenseLayer::new(3, 2, &mut StdRng::seed_from_u64(7));
+    /// assert_eq!(dense.bias(), rectify::ndarray::array![0.0f32, 0.0]);
+    /// let again = DenseLayer::<f32>::new(3, 2, &mut StdRng::seed_from_u64(7));
     /// assert_eq!(dense.weights(), again.weights());
     /// ```
     pub fn new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Self {
@@ -130,14 +134,14 @@ impl DenseLayer {
     /// use rectify::{DenseLayer, LayerError};
     ///
     /// let mut rng = StdRng::seed_from_u64(7);
-    /// let err = DenseLayer::try_new(1 << 29, 1 << 29, &mut rng).unwrap_err();
+    /// let err = DenseLayer::<f64>::try_new(1 << 29, 1 << 29, &mut rng).unwrap_err();
     /// assert!(matches!(err, LayerError::TooLarge { .. }));
     /// assert_eq!(
     ///     err.to_string(),
     ///     "DenseLayer::try_new: weights of shape [536870912, 536870912] needs \
     ///      2305843009213693952 bytes, more than can be allocated"
     /// );
-    /// assert_eq!(DenseLayer::try_new(3, 2, &mut rng)?.weights().dim(), (3, 2));
+    /// assert_eq!(DenseLayer::<f64>::try_new(3, 2, &mut rng)?.weights().dim(), (3, 2));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     pub fn try_new(inputs: usize, outputs: usize, rng: &mut impl Rng) -> Result<Self> {
@@ -158,10 +162,10 @@ impl DenseLayer {
     /// use rectify::rand::{rngs::StdRng, SeedableRng};
     /// use rectify::{DenseLayer, Init};
     ///
-    /// let he = DenseLayer::with_init(3, 2, Init::HeNormal, &mut StdRng::seed_from_u64(7));
-    /// assert_eq!(he.weights(), DenseLayer::new(3, 2, &mut StdRng::seed_from_u64(7)).weights());
+    /// let he = DenseLayer::<f64>::with_init(3, 2, Init::HeNormal, &mut StdRng::seed_from_u64(7));
+    /// assert_eq!(he.weights(), DenseLayer::<f64>::new(3, 2, &mut StdRng::seed_from_u64(7)).weights());
     ///
-    /// let rai = DenseLayer::with_init(3, 2, Init::Rai, &mut StdRng::seed_from_u64(7));
+    /// let rai = DenseLayer::<f64>::with_init(3, 2, Init::Rai, &mut StdRng::seed_from_u64(7));
     /// assert_eq!(rai.weights().dim(), (3, 2));
     /// assert!(rai.bias().iter().all(|&b| b != 0.0)); // RAI draws the bias too
     /// ```
@@ -183,8 +187,8 @@ impl DenseLayer {
     /// use rectify::{DenseLayer, Init};
     ///
     /// let mut rng = StdRng::seed_from_u64(7);
-    /// assert!(DenseLayer::try_with_init(usize::MAX, 2, Init::Rai, &mut rng).is_err());
-    /// let empty = DenseLayer::try_with_init(isize::MAX as usize, 0, Init::Rai, &mut rng)?;
+    /// assert!(DenseLayer::<f64>::try_with_init(usize::MAX, 2, Init::Rai, &mut rng).is_err());
+    /// let empty = DenseLayer::<f64>::try_with_init(isize::MAX as usize, 0, Init::Rai, &mut rng)?;
     /// assert_eq!(empty.weights().len(), 0);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
@@ -212,31 +216,28 @@ impl DenseLayer {
         let fan_in = inputs.max(1) as f64;
         match init {
             Init::HeNormal => {
-                let normal = Normal::new(0.0, (2.0 / fan_in).sqrt())
-                    .expect("a finite, positive deviation is valid");
-                let w = weights.array((0..len).map(|_| normal.sample(rng)))?;
-                Self::with(operation, w, Array1::from_vec(bias.zeros()?))
+                let sd = (2.0 / fan_in).sqrt();
+                let w = weights.array((0..len).map(|_| A::normal(rng, sd)))?;
+                Self::with(operation, w, Array1::from_vec(bias.zeros()?), init)
             }
             Init::Rai => {
-                let normal = Normal::new(0.0, RAI_SCALE / fan_in.sqrt())
-                    .expect("a finite, positive deviation is valid");
-                let beta = Beta::new(2.0, 1.0).expect("Beta(2, 1) is valid");
+                let sd = RAI_SCALE / fan_in.sqrt();
                 // One row [w_1, …, w_inputs, b] per unit: Wᵀ row by row.
                 let (mut wt, mut b) = (weights.buffer()?, bias.buffer()?);
                 for _ in 0..outputs {
-                    wt.extend((0..inputs).map(|_| normal.sample(rng)));
-                    b.push(normal.sample(rng));
+                    wt.extend((0..inputs).map(|_| A::normal(rng, sd)));
+                    b.push(A::normal(rng, sd));
                 }
                 // Then one entry of each row becomes a Beta draw.
                 for unit in 0..outputs {
-                    let value = beta.sample(rng);
+                    let value = A::beta_2_1(rng);
                     match rng.random_range(0..=inputs) {
                         i if i < inputs => wt[unit * inputs + i] = value,
                         _ => b[unit] = value,
                     }
                 }
                 let wt = ArrayView2::from_shape((outputs, inputs), &wt).expect("Wᵀ's elements");
-                Self::with(operation, weights.copy(&wt.t())?, Array1::from_vec(b))
+                Self::with(operation, weights.copy(&wt.t())?, Array1::from_vec(b), init)
             }
         }
     }
@@ -266,7 +267,7 @@ impl DenseLayer {
     /// assert!(DenseLayer::from_parts(array![[f64::NAN]], array![0.0]).is_err());
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn from_parts(weights: Array2<f64>, bias: Array1<f64>) -> Result<Self> {
+    pub fn from_parts(weights: Array2<A>, bias: Array1<A>) -> Result<Self> {
         if bias.len() != weights.ncols() {
             return Err(LayerError::shape(
                 LAYER,
@@ -279,14 +280,19 @@ impl DenseLayer {
         let mut values =
             (weights.iter().map(|&v| ("weights", v))).chain(bias.iter().map(|&v| ("bias", v)));
         if let Some((name, value)) = values.find(|(_, v)| !v.is_finite()) {
-            hyper(LAYER, name, value).require(false, "from_parts needs finite values")?;
+            hyper(LAYER, name, value.widen()).require(false, "from_parts needs finite values")?;
         }
-        Self::with("from_parts", weights, bias)
+        Self::with("from_parts", weights, bias, Init::HeNormal)
     }
 
-    /// The layer of `weights` and `bias`, with zero gradients, for the
-    /// constructor `operation`.
-    fn with(operation: &'static str, weights: Array2<f64>, bias: Array1<f64>) -> Result<Self> {
+    /// The layer of `weights` and `bias` drawn by `init`, with zero
+    /// gradients, for the constructor `operation`.
+    fn with(
+        operation: &'static str,
+        weights: Array2<A>,
+        bias: Array1<A>,
+        init: Init,
+    ) -> Result<Self> {
         let (shape, outputs) = ([weights.nrows(), weights.ncols()], bias.len());
         let weights_grad = need(LAYER, operation, "weights_grad", shape).zeros()?;
         let bias_grad = need(LAYER, operation, "bias_grad", [outputs]).zeros()?;
@@ -296,8 +302,27 @@ impl DenseLayer {
             bias_grad: Array1::from_vec(bias_grad),
             weights,
             bias,
+            init,
             input: Cache::default(),
         })
+    }
+
+    /// How the layer's weights were drawn: the constructor's [`Init`], or
+    /// [`Init::HeNormal`] for a layer made by
+    /// [`from_parts`](Self::from_parts) (and so for one loaded from a file).
+    /// [`Redo`](crate::Redo) draws a recycled unit's weights by it.
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{ndarray::array, DenseLayer, Init};
+    ///
+    /// let rai = DenseLayer::<f64>::with_init(3, 2, Init::Rai, &mut StdRng::seed_from_u64(7));
+    /// assert_eq!(rai.init(), Init::Rai);
+    /// assert_eq!(DenseLayer::from_parts(array![[1.0]], array![0.0])?.init(), Init::HeNormal);
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    pub fn init(&self) -> Init {
+        self.init
     }
 
     /// The weights `W`, shape `(inputs, outputs)`.
@@ -308,7 +333,7 @@ impl DenseLayer {
     /// assert_eq!(dense.weights(), array![[1.0], [2.0]]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn weights(&self) -> ArrayView2<'_, f64> {
+    pub fn weights(&self) -> ArrayView2<'_, A> {
         self.weights.view()
     }
 
@@ -320,7 +345,7 @@ impl DenseLayer {
     /// assert_eq!(dense.bias(), array![0.5]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn bias(&self) -> ArrayView1<'_, f64> {
+    pub fn bias(&self) -> ArrayView1<'_, A> {
         self.bias.view()
     }
 
@@ -335,7 +360,7 @@ impl DenseLayer {
     /// assert_eq!(dense.weights_grad(), array![[6.0], [8.0]]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn weights_grad(&self) -> ArrayView2<'_, f64> {
+    pub fn weights_grad(&self) -> ArrayView2<'_, A> {
         self.weights_grad.view()
     }
 
@@ -350,12 +375,12 @@ impl DenseLayer {
     /// assert_eq!(dense.bias_grad(), array![7.0]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn bias_grad(&self) -> ArrayView1<'_, f64> {
+    pub fn bias_grad(&self) -> ArrayView1<'_, A> {
         self.bias_grad.view()
     }
 
     /// `x·W + b`, if `input` has `inputs` columns.
-    fn affine(&self, operation: &'static str, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    fn affine(&self, operation: &'static str, input: &ArrayRef2<A>) -> Result<Array2<A>> {
         let (rows, cols) = input.dim();
         if cols != self.weights.nrows() {
             return Err(LayerError::shape(
@@ -372,7 +397,7 @@ impl DenseLayer {
 
     /// Copies `input` into the cache, reusing its buffer if the shape is the
     /// same.
-    fn keep(&mut self, input: &ArrayRef2<f64>) -> Result<()> {
+    fn keep(&mut self, input: &ArrayRef2<A>) -> Result<()> {
         match self.input.slot() {
             Some(cache) if cache.dim() == input.dim() => cache.assign(input),
             cache => {
@@ -384,15 +409,15 @@ impl DenseLayer {
     }
 }
 
-impl DenseLayer {
+impl<A: Float> DenseLayer<A> {
     /// The rows of the last forward's batch, if `grad_output` fits its
     /// output.
-    fn check_grad(&self, grad_output: &ArrayRef2<f64>) -> Result<usize> {
+    fn check_grad(&self, grad_output: &ArrayRef2<A>) -> Result<usize> {
         let outputs = self.weights.ncols();
         let input = LayerError::check_backward(
             LAYER,
             self.input.pass(LAYER),
-            |x: &&Array2<f64>| (x.nrows(), outputs),
+            |x: &&Array2<A>| (x.nrows(), outputs),
             grad_output.dim(),
         )?;
         Ok(input.nrows())
@@ -400,25 +425,25 @@ impl DenseLayer {
 
     /// Overwrites the weight and bias gradients from `grad_output`, which
     /// [`DenseLayer::check_grad`] has checked.
-    fn parameter_gradients(&mut self, grad_output: &ArrayRef2<f64>) {
+    fn parameter_gradients(&mut self, grad_output: &ArrayRef2<A>) {
         let input = self.input.get().expect("a checked backward has a pass");
         matmul::product_into(&mut self.weights_grad, &input.t(), grad_output, false);
-        self.bias_grad.fill(0.0);
+        self.bias_grad.fill(A::zero());
         for row in grad_output.rows() {
             self.bias_grad += &row;
         }
     }
 }
 
-impl Layer for DenseLayer {
-    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+impl<A: Float> Layer<A> for DenseLayer<A> {
+    fn forward(&mut self, input: &ArrayRef2<A>) -> Result<Array2<A>> {
         let result =
             (self.affine("forward", input)).and_then(|output| self.keep(input).map(|()| output));
         self.input.record(result)
     }
 
     /// As [`forward`](Layer::forward), keeping `input` itself as the cache.
-    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
+    fn forward_owned(&mut self, input: Array2<A>) -> Result<Array2<A>> {
         let result = self.affine("forward", &input);
         if result.is_ok() {
             *self.input.slot() = Some(input);
@@ -426,7 +451,7 @@ impl Layer for DenseLayer {
         self.input.record(result)
     }
 
-    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    fn backward(&mut self, grad_output: &ArrayRef2<A>) -> Result<Array2<A>> {
         let shape = [self.check_grad(grad_output)?, self.weights.nrows()];
         let out = need(LAYER, "backward", "grad_input", shape).buffer()?;
         self.parameter_gradients(grad_output);
@@ -434,18 +459,21 @@ impl Layer for DenseLayer {
     }
 
     /// The parameter gradients alone: no `g·Wᵀ` product.
-    fn backward_params(&mut self, grad_output: Array2<f64>) -> Result<()> {
+    fn backward_params(&mut self, grad_output: Array2<A>) -> Result<()> {
         self.check_grad(&grad_output)?;
         self.parameter_gradients(&grad_output);
         Ok(())
     }
 
-    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    fn predict(&self, input: &ArrayRef2<A>) -> Result<Array2<A>> {
         self.affine("predict", input)
     }
 
-    /// The weights, then the bias.
-    fn params(&mut self) -> Vec<Param<'_>> {
+    /// The weights, then the bias. Handing them out makes the last pass
+    /// stale: `backward` is [`LayerError::ParametersChanged`] until the next
+    /// forward.
+    fn params(&mut self) -> Vec<Param<'_, A>> {
+        self.input.stale();
         vec![
             Param {
                 value: self.weights.view_mut().into_dyn(),
@@ -624,7 +652,7 @@ mod tests {
 
     #[test]
     fn new_draws_seeded_he_normal_weights_and_zero_bias() {
-        let dense = DenseLayer::new(200, 300, &mut StdRng::seed_from_u64(1));
+        let dense = DenseLayer::<f64>::new(200, 300, &mut StdRng::seed_from_u64(1));
         assert_eq!(dense.weights().dim(), (200, 300));
         assert_eq!(dense.bias(), Array1::<f64>::zeros(300));
         let w = dense.weights();
@@ -632,12 +660,12 @@ mod tests {
         let variance = w.mapv(|v| (v - mean).powi(2)).mean().unwrap();
         assert!(mean.abs() < 0.002, "mean {mean}");
         assert!((variance / 0.01 - 1.0).abs() < 0.03, "variance {variance}");
-        let again = DenseLayer::new(200, 300, &mut StdRng::seed_from_u64(1));
+        let again = DenseLayer::<f64>::new(200, 300, &mut StdRng::seed_from_u64(1));
         assert_eq!(again.weights(), dense.weights());
-        let other = DenseLayer::new(200, 300, &mut StdRng::seed_from_u64(2));
+        let other = DenseLayer::<f64>::new(200, 300, &mut StdRng::seed_from_u64(2));
         assert_ne!(other.weights(), dense.weights());
         assert_eq!(
-            DenseLayer::new(0, 3, &mut StdRng::seed_from_u64(1))
+            DenseLayer::<f64>::new(0, 3, &mut StdRng::seed_from_u64(1))
                 .weights()
                 .dim(),
             (0, 3)
@@ -687,14 +715,14 @@ mod tests {
         // 2/3), the other from N(0, 0.6007²). Each has mean 1/3 and a
         // standard deviation of 0.565, so 4000 units give a standard error
         // of 0.009 on each mean.
-        let dense = DenseLayer::with_init(1, 4000, Init::Rai, &mut StdRng::seed_from_u64(5));
+        let dense = DenseLayer::<f64>::with_init(1, 4000, Init::Rai, &mut StdRng::seed_from_u64(5));
         let (w, b) = (
             dense.weights().mean().unwrap(),
             dense.bias().mean().unwrap(),
         );
         assert!((w - 1.0 / 3.0).abs() < 0.036, "mean weight {w}");
         assert!((b - 1.0 / 3.0).abs() < 0.036, "mean bias {b}");
-        let empty = DenseLayer::with_init(0, 3, Init::Rai, &mut StdRng::seed_from_u64(5));
+        let empty = DenseLayer::<f64>::with_init(0, 3, Init::Rai, &mut StdRng::seed_from_u64(5));
         assert_eq!(empty.weights().dim(), (0, 3));
         assert!(
             empty.bias().iter().all(|&b| b > 0.0 && b < 1.0),

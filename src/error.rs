@@ -160,6 +160,36 @@ pub enum LayerError {
         /// The layer's type name.
         layer: &'static str,
     },
+    /// `backward` was called after the layer's parameters were handed out
+    /// by [`Layer::params`](crate::Layer::params) (which every optimizer
+    /// step, load, gradient check and gradient-flow measure calls) since its
+    /// last forward: they may have changed, so the cached pass no longer
+    /// belongs to them (PyTorch refuses this case too). A new forward makes
+    /// backward work again.
+    ///
+    /// ```
+    /// use rectify::{ndarray::array, DenseLayer, Layer, LayerError, Sgd};
+    ///
+    /// let mut dense = DenseLayer::<f64>::from_parts(array![[1.0]], array![0.0])?;
+    /// dense.forward(&array![[2.0]])?;
+    /// dense.backward(&array![[1.0]])?;
+    /// Sgd::new(0.1)?.step(&mut dense)?;
+    /// let err = dense.backward(&array![[1.0]]).unwrap_err();
+    /// assert_eq!(err, LayerError::ParametersChanged { layer: "DenseLayer" });
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "DenseLayer::backward called after params() handed out its parameters \
+    ///      (an optimizer step, a load), which may have changed them: run forward again"
+    /// );
+    /// dense.forward(&array![[2.0]])?;
+    /// assert!(dense.backward(&array![[1.0]]).is_ok());
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    #[error("{layer}::backward called after params() handed out its parameters (an optimizer step, a load), which may have changed them: run forward again")]
+    ParametersChanged {
+        /// The layer's type name.
+        layer: &'static str,
+    },
     /// An array that the call needs is too large: its elements overflow what
     /// an array can index (`isize::MAX`), or its bytes cannot be allocated.
     /// Nothing was allocated or changed.
@@ -211,6 +241,42 @@ pub enum LayerError {
         expected: Vec<Vec<usize>>,
         /// The shapes of the layer's parameters, in `params()` order.
         actual: Vec<Vec<usize>>,
+    },
+    /// An optimizer that has stepped a network of one element type was
+    /// asked to step a network of the other (its state is kept per
+    /// parameter, in the network's element type).
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{ndarray::array, DenseLayer, Layer, LayerError, Sgd};
+    ///
+    /// let mut rng = StdRng::seed_from_u64(0);
+    /// let mut sgd = Sgd::new(0.1)?.with_momentum(0.9)?;
+    /// let mut wide = DenseLayer::<f64>::new(1, 1, &mut rng);
+    /// wide.forward(&array![[1.0]])?;
+    /// wide.backward(&array![[1.0]])?;
+    /// sgd.step(&mut wide)?;
+    ///
+    /// let mut narrow = DenseLayer::<f32>::new(1, 1, &mut rng);
+    /// let err = sgd.step(&mut narrow).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Sgd::step: the optimizer's state is f64 and the layer's parameters are f32: \
+    ///      a new network needs a new optimizer"
+    /// );
+    /// assert!(matches!(err, LayerError::StateElementType { state: "f64", params: "f32", .. }));
+    /// # Ok::<(), rectify::LayerError>(())
+    /// ```
+    #[error(
+        "{layer}::step: the optimizer's state is {state} and the layer's parameters are {params}: a new network needs a new optimizer"
+    )]
+    StateElementType {
+        /// The optimizer.
+        layer: &'static str,
+        /// The element type of the optimizer's state.
+        state: &'static str,
+        /// The element type of the layer's parameters.
+        params: &'static str,
     },
     /// An optimizer step would have written a NaN or an infinity into a
     /// parameter or into the optimizer's state, and was refused

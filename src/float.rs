@@ -3,6 +3,8 @@
 use std::fmt;
 
 use ndarray::NdFloat;
+use ndarray_rand::rand::Rng;
+use ndarray_rand::rand_distr::{Beta, Distribution, Normal};
 
 use crate::{LayerError, Result};
 
@@ -62,6 +64,15 @@ pub trait Float: sealed::Sealed + NdFloat + Default + Send + Sync + fmt::LowerEx
     #[doc(hidden)]
     fn bits(self) -> u64;
 
+    /// A draw from the normal distribution of mean 0 and deviation
+    /// `std_dev` (rounded to `Self`), sampled in `Self`.
+    #[doc(hidden)]
+    fn normal(rng: &mut (impl Rng + ?Sized), std_dev: f64) -> Self;
+
+    /// A draw from Beta(2, 1), sampled in `Self`.
+    #[doc(hidden)]
+    fn beta_2_1(rng: &mut (impl Rng + ?Sized)) -> Self;
+
     /// `layer`'s hyperparameter `name`, a finite `value`, rounded to this
     /// type.
     ///
@@ -105,6 +116,17 @@ impl Float for f32 {
         f64::from(self)
     }
 
+    fn normal(rng: &mut (impl Rng + ?Sized), std_dev: f64) -> f32 {
+        let normal = Normal::new(0.0, Self::round_from(std_dev));
+        normal.expect("a finite, positive deviation").sample(rng)
+    }
+
+    fn beta_2_1(rng: &mut (impl Rng + ?Sized)) -> f32 {
+        Beta::new(2.0, 1.0)
+            .expect("Beta(2, 1) is valid")
+            .sample(rng)
+    }
+
     fn bits(self) -> u64 {
         self.to_bits().into()
     }
@@ -122,6 +144,17 @@ impl Float for f64 {
     #[inline(always)]
     fn widen(self) -> f64 {
         self
+    }
+
+    fn normal(rng: &mut (impl Rng + ?Sized), std_dev: f64) -> f64 {
+        let normal = Normal::new(0.0, Self::round_from(std_dev));
+        normal.expect("a finite, positive deviation").sample(rng)
+    }
+
+    fn beta_2_1(rng: &mut (impl Rng + ?Sized)) -> f64 {
+        Beta::new(2.0, 1.0)
+            .expect("Beta(2, 1) is valid")
+            .sample(rng)
     }
 
     fn bits(self) -> u64 {

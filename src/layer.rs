@@ -3,7 +3,7 @@
 use ndarray::{Array2, ArrayRef2, ArrayViewD, ArrayViewMutD};
 
 use crate::sequential::Token;
-use crate::{Float, Result, Sequential};
+use crate::{Float, Mask, Result, Sequential};
 
 /// A differentiable layer with an explicit forward and backward pass.
 ///
@@ -53,6 +53,17 @@ pub trait Layer<A: Float = f64>: Send {
 
     /// Given dL/d(output) of the last forward, returns dL/d(input) and
     /// overwrites the parameter gradients with this batch's gradients.
+    ///
+    /// The parameters are read as they are when `backward` runs, and the
+    /// input as it was at the last forward. So if the parameters changed
+    /// in between (an optimizer step, a load, a write through
+    /// [`params`](Layer::params)), `backward` gives exactly what a new
+    /// forward of the same input with the new parameters, then `backward`,
+    /// would give: every built-in layer (`DenseLayer`, `PReluLayer`) and
+    /// `Sequential` follows this one rule, because what each caches for
+    /// backward (its input, or the 1-bit mask of its signs) does not depend
+    /// on its parameters. (PyTorch refuses this case instead: a saved tensor
+    /// modified in place is an error at backward.)
     ///
     /// # Errors
     ///
@@ -114,7 +125,7 @@ pub trait Layer<A: Float = f64>: Send {
     /// layer. Not part of the API: its argument cannot be named outside the
     /// crate.
     #[doc(hidden)]
-    fn __as_sequential(&mut self, _: Token) -> Option<&mut Sequential> {
+    fn __as_sequential(&mut self, _: Token) -> Option<&mut Sequential<A>> {
         None
     }
 
@@ -124,6 +135,14 @@ pub trait Layer<A: Float = f64>: Send {
     #[doc(hidden)]
     fn __type_name(&self, _: Token) -> &'static str {
         std::any::type_name::<Self>()
+    }
+
+    /// The mask of the last forward, if the layer is a rectifier, for
+    /// [`GradientFlow`](crate::GradientFlow)'s dead units. Not part of the
+    /// API, as above.
+    #[doc(hidden)]
+    fn __mask(&self, _: Token) -> Option<&Mask> {
+        None
     }
 }
 
@@ -195,12 +214,16 @@ impl<A: Float, L: Layer<A> + ?Sized> Layer<A> for Box<L> {
         (**self).backward_params(grad_output)
     }
 
-    fn __as_sequential(&mut self, token: Token) -> Option<&mut Sequential> {
+    fn __as_sequential(&mut self, token: Token) -> Option<&mut Sequential<A>> {
         (**self).__as_sequential(token)
     }
 
     fn __type_name(&self, token: Token) -> &'static str {
         (**self).__type_name(token)
+    }
+
+    fn __mask(&self, token: Token) -> Option<&Mask> {
+        (**self).__mask(token)
     }
 }
 

@@ -18,7 +18,11 @@
 //! (both an [`Optimizer`]); [`Init`] picks how a dense layer starts.
 //! [`GradCheck`] compares any layer's `backward` with finite differences,
 //! skipping elements next to a kink; [`ActivityStats`] counts from the masks
-//! how often each unit fires, and which ones are dead.
+//! how often each unit fires, and which ones are dead; [`GradientFlow`]
+//! measures each layer's gradient after a backward and names the layer
+//! where it vanishes, explodes or stops; [`Redo`] gives a network's dormant
+//! units new incoming weights and zero outgoing ones (ReDo, Sokar et al.
+//! 2023), so that they learn again.
 //!
 //! To write a layer of your own, see the [`guide`]: a whole layer with and
 //! without parameters, checked, trained and in a `Sequential`.
@@ -64,12 +68,14 @@ mod dense;
 mod diagnostics;
 mod error;
 mod float;
+mod flow;
 mod gradcheck;
 mod io;
 mod layer;
 pub mod loss;
 mod matmul;
 mod optim;
+mod redo;
 mod sequential;
 mod validate;
 
@@ -78,11 +84,13 @@ pub use dense::{DenseLayer, Init};
 pub use diagnostics::ActivityStats;
 pub use error::{ErrorSource, LayerError, Result};
 pub use float::Float;
+pub use flow::{FlowProblem, FlowProblemKind, FlowThresholds, GradStats, GradientFlow, LayerFlow};
 pub use gradcheck::{ElementCheck, GradArray, GradCheck, GradCheckReport};
 #[cfg(feature = "safetensors")]
 pub use io::{IoError, SafetensorsError};
 pub use layer::{Layer, Param};
 pub use optim::{Adam, NonFinite, Optimizer, Sgd};
+pub use redo::{Recyclable, Redo, RedoReport};
 pub use sequential::Sequential;
 
 /// ndarray 0.17, the array types every layer takes and returns.

@@ -18,7 +18,7 @@
 use ndarray::{Array2, ArrayRef2, ArrayViewMut1};
 
 use crate::alloc::need;
-use crate::{LayerError, Result};
+use crate::{Float, LayerError, Result};
 
 const LOSS: &str = "loss";
 
@@ -52,7 +52,7 @@ const LOSS: &str = "loss";
 /// assert_eq!(grad, array![[1.0, -2.0]]);
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-pub fn mse(prediction: &ArrayRef2<f64>, target: &ArrayRef2<f64>) -> Result<(f64, Array2<f64>)> {
+pub fn mse<A: Float>(prediction: &ArrayRef2<A>, target: &ArrayRef2<A>) -> Result<(A, Array2<A>)> {
     if prediction.dim() != target.dim() {
         let (expected, actual) = (prediction.shape(), target.shape());
         return Err(LayerError::shape(LOSS, "mse", "target", expected, actual));
@@ -60,12 +60,12 @@ pub fn mse(prediction: &ArrayRef2<f64>, target: &ArrayRef2<f64>) -> Result<(f64,
     if prediction.is_empty() {
         return Err(empty("mse", "prediction", prediction));
     }
-    let n = prediction.len() as f64;
+    let n = A::round_from(prediction.len() as f64);
     let shape = [prediction.nrows(), prediction.ncols()];
     let mut diff = need(LOSS, "mse", "gradient", shape).copy(prediction)?;
     diff.zip_mut_with(target, |d, &t| *d -= t);
-    let loss = diff.iter().map(|d| d * d).sum::<f64>() / n;
-    let norm = 2.0 / n;
+    let loss = diff.iter().fold(A::zero(), |s, &d| s + d * d) / n;
+    let norm = A::round_from(2.0) / n;
     diff.mapv_inplace(|d| norm * d);
     Ok((loss, diff))
 }
@@ -121,10 +121,10 @@ pub fn mse(prediction: &ArrayRef2<f64>, target: &ArrayRef2<f64>) -> Result<(f64,
 /// assert_eq!((value, grad), (0.0, array![[0.0, 0.0]]));
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-pub fn softmax_cross_entropy(
-    logits: &ArrayRef2<f64>,
+pub fn softmax_cross_entropy<A: Float>(
+    logits: &ArrayRef2<A>,
     labels: &[usize],
-) -> Result<(f64, Array2<f64>)> {
+) -> Result<(A, Array2<A>)> {
     const OP: &str = "softmax_cross_entropy";
     let (rows, classes) = logits.dim();
     if labels.len() != rows {
@@ -143,9 +143,9 @@ pub fn softmax_cross_entropy(
             classes,
         });
     }
-    let n = rows as f64;
+    let n = A::round_from(rows as f64);
     let mut grad = need(LOSS, OP, "gradient", [rows, classes]).copy(logits)?;
-    let mut loss = 0.0;
+    let mut loss = A::zero();
     for (row, &label) in grad.rows_mut().into_iter().zip(labels) {
         loss += cross_entropy_row(row, label, n);
     }
@@ -155,44 +155,50 @@ pub fn softmax_cross_entropy(
 /// Overwrites `row`, one sample's logits, with its gradient row
 /// `(softmax(row) − onehot(label)) / n` and returns its loss term (the
 /// table of [`softmax_cross_entropy`]).
-fn cross_entropy_row(mut row: ArrayViewMut1<'_, f64>, label: usize, n: f64) -> f64 {
+fn cross_entropy_row<A: Float>(mut row: ArrayViewMut1<'_, A>, label: usize, n: A) -> A {
     // NaN is passed over: a row with a NaN is NaN on either branch.
-    let max = row.fold(f64::NEG_INFINITY, |m, &x| m.max(x));
-    if max == f64::INFINITY {
+    let max = row.fold(A::neg_infinity(), |m, &x| m.max(x));
+    if max == A::infinity() {
         return infinite_row(row, label, n);
     }
     // Shifted so the largest logit is 0: no exp overflows, and the label's
     // term loses no bits to the magnitude of the logits. A -inf becomes
     // exp(-inf) = 0; a row of nothing but -inf becomes -inf − -inf = NaN.
     row.mapv_inplace(|x| x - max);
-    let log_sum = row.fold(0.0, |s, &x| s + x.exp()).ln();
+    let log_sum = row.fold(A::zero(), |s, &x| s + x.exp()).ln();
     let loss = log_sum - row[label];
     row.mapv_inplace(|x| (x - log_sum).exp() / n);
-    row[label] -= 1.0 / n;
+    row[label] -= A::one() / n;
     loss
 }
 
 /// [`cross_entropy_row`] for a row with a +inf, where the shifted logits
 /// would be inf − inf: if it is the only +inf and no logit is NaN, softmax is
 /// its one-hot row; otherwise there is no limit and the row is NaN.
-fn infinite_row(mut row: ArrayViewMut1<'_, f64>, label: usize, n: f64) -> f64 {
-    let infinities = row.iter().filter(|&&x| x == f64::INFINITY).count();
+fn infinite_row<A: Float>(mut row: ArrayViewMut1<'_, A>, label: usize, n: A) -> A {
+    let infinities = row.iter().filter(|&&x| x == A::infinity()).count();
     if infinities > 1 || row.iter().any(|x| x.is_nan()) {
-        row.fill(f64::NAN);
-        return f64::NAN;
+        row.fill(A::nan());
+        return A::nan();
     }
-    let loss = if row[label] == f64::INFINITY {
-        0.0
+    let loss = if row[label] == A::infinity() {
+        A::zero()
     } else {
-        f64::INFINITY
+        A::infinity()
     };
-    row.mapv_inplace(|x| if x == f64::INFINITY { 1.0 / n } else { 0.0 });
-    row[label] -= 1.0 / n;
+    row.mapv_inplace(|x| {
+        if x == A::infinity() {
+            A::one() / n
+        } else {
+            A::zero()
+        }
+    });
+    row[label] -= A::one() / n;
     loss
 }
 
 /// The [`LayerError::EmptyBatch`] of `array`, argument `what` of `operation`.
-fn empty(operation: &'static str, what: &'static str, array: &ArrayRef2<f64>) -> LayerError {
+fn empty<A>(operation: &'static str, what: &'static str, array: &ArrayRef2<A>) -> LayerError {
     LayerError::EmptyBatch {
         layer: LOSS,
         operation,
@@ -233,7 +239,7 @@ mod tests {
             err.to_string(),
             "loss::mse: target has shape [2, 1], expected [1, 2]"
         );
-        let err = mse(&Array2::zeros((0, 3)), &Array2::zeros((0, 3))).unwrap_err();
+        let err = mse::<f64>(&Array2::zeros((0, 3)), &Array2::zeros((0, 3))).unwrap_err();
         assert_eq!(
             err.to_string(),
             "loss::mse: prediction has shape [0, 3], an empty batch"
@@ -289,18 +295,18 @@ mod tests {
             err.to_string(),
             "loss::softmax_cross_entropy: label 3 in row 1 is out of range for 3 classes"
         );
-        let err = softmax_cross_entropy(&Array2::zeros((0, 3)), &[]).unwrap_err();
+        let err = softmax_cross_entropy::<f64>(&Array2::zeros((0, 3)), &[]).unwrap_err();
         assert!(matches!(err, LayerError::EmptyBatch { what: "logits", .. }));
     }
 
     #[test]
     fn cross_entropy_without_classes_names_the_label() {
-        let err = softmax_cross_entropy(&Array2::zeros((2, 0)), &[0, 0]).unwrap_err();
+        let err = softmax_cross_entropy::<f64>(&Array2::zeros((2, 0)), &[0, 0]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "loss::softmax_cross_entropy: label 0 in row 0 is out of range for 0 classes"
         );
-        let err = softmax_cross_entropy(&Array2::zeros((0, 0)), &[]).unwrap_err();
+        let err = softmax_cross_entropy::<f64>(&Array2::zeros((0, 0)), &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "loss::softmax_cross_entropy: logits has shape [0, 0], an empty batch"

@@ -16,6 +16,8 @@
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayRef1, ArrayRef2};
 
+use crate::Float;
+
 /// `lhs·rhs` as a new standard-layout array, in `out`, an empty buffer with
 /// room for it (from [`Need::buffer`](crate::alloc::Need::buffer)).
 ///
@@ -23,18 +25,18 @@ use ndarray::{Array2, ArrayRef1, ArrayRef2};
 ///
 /// If `lhs.ncols() != rhs.nrows()`, or `out` is not empty with room for
 /// the result.
-pub(crate) fn product(
-    lhs: &ArrayRef2<f64>,
-    rhs: &ArrayRef2<f64>,
-    mut out: Vec<f64>,
-) -> Array2<f64> {
+pub(crate) fn product<A: Float>(
+    lhs: &ArrayRef2<A>,
+    rhs: &ArrayRef2<A>,
+    mut out: Vec<A>,
+) -> Array2<A> {
     let (m, n) = (lhs.nrows(), rhs.ncols());
     let len = m * n;
     assert!(
         out.is_empty(),
         "the product is written into an empty buffer"
     );
-    let dst = out.spare_capacity_mut()[..len].as_mut_ptr().cast::<f64>();
+    let dst = out.spare_capacity_mut()[..len].as_mut_ptr().cast::<A>();
     // SAFETY: `dst` has room for the m × n standard-layout result (strides
     // n, 1), in a fresh buffer that overlaps neither operand; without
     // `accumulate`, gemm writes every element of dst and reads none.
@@ -53,12 +55,12 @@ pub(crate) fn product(
 ///
 /// If `lhs.ncols() != rhs.nrows()`, `bias.len() != rhs.ncols()`, or `out`
 /// is not empty.
-pub(crate) fn affine(
-    lhs: &ArrayRef2<f64>,
-    rhs: &ArrayRef2<f64>,
-    bias: &ArrayRef1<f64>,
-    mut out: Vec<f64>,
-) -> Array2<f64> {
+pub(crate) fn affine<A: Float>(
+    lhs: &ArrayRef2<A>,
+    rhs: &ArrayRef2<A>,
+    bias: &ArrayRef1<A>,
+    mut out: Vec<A>,
+) -> Array2<A> {
     let (m, n) = (lhs.nrows(), rhs.ncols());
     assert_eq!(bias.len(), n, "one bias per output column");
     assert!(out.is_empty(), "the result is written into an empty buffer");
@@ -79,10 +81,10 @@ pub(crate) fn affine(
 /// # Panics
 ///
 /// If the shapes do not fit: `dst` must be `lhs.nrows() × rhs.ncols()`.
-pub(crate) fn product_into(
-    dst: &mut ArrayRef2<f64>,
-    lhs: &ArrayRef2<f64>,
-    rhs: &ArrayRef2<f64>,
+pub(crate) fn product_into<A: Float>(
+    dst: &mut ArrayRef2<A>,
+    lhs: &ArrayRef2<A>,
+    rhs: &ArrayRef2<A>,
     accumulate: bool,
 ) {
     assert_eq!(
@@ -110,11 +112,11 @@ pub(crate) fn product_into(
 /// `lhs` or `rhs`; with `accumulate`, valid for reads and initialized too.
 /// Without it `gemm` (0.19) only writes `dst`: it sets its `alpha` to zero
 /// and its kernels store `beta·product` without loading the destination.
-unsafe fn gemm_raw(
-    dst: *mut f64,
+unsafe fn gemm_raw<A: Float>(
+    dst: *mut A,
     dst_strides: [isize; 2],
-    lhs: &ArrayRef2<f64>,
-    rhs: &ArrayRef2<f64>,
+    lhs: &ArrayRef2<A>,
+    rhs: &ArrayRef2<A>,
     accumulate: bool,
 ) {
     assert_eq!(lhs.ncols(), rhs.nrows(), "lhs.ncols == rhs.nrows");
@@ -139,8 +141,8 @@ unsafe fn gemm_raw(
             rhs.as_ptr(),
             rhs_cs,
             rhs_rs,
-            1.0,
-            1.0,
+            A::one(),
+            A::one(),
             false,
             false,
             false,
@@ -150,7 +152,7 @@ unsafe fn gemm_raw(
 }
 
 /// The row and column strides of `a`, in elements.
-fn strides(a: &ArrayRef2<f64>) -> [isize; 2] {
+fn strides<A>(a: &ArrayRef2<A>) -> [isize; 2] {
     [a.strides()[0], a.strides()[1]]
 }
 

@@ -8,19 +8,19 @@ use ndarray::{Array2, ArrayRef2};
 
 use crate::alloc::need;
 use crate::cache::Cache;
-use crate::{Layer, LayerError, Param, Result};
+use crate::{Float, Layer, LayerError, Param, Result};
 
 /// A [`Layer`] that can also be downcast to its concrete type.
 ///
 /// Call these on the `dyn DynLayer`, not on its `Box`, so that they see the
 /// layer's type rather than the box's.
-pub(crate) trait DynLayer: Layer {
+pub(crate) trait DynLayer<A: Float>: Layer<A> {
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn type_name(&self) -> &'static str;
 }
 
-impl<T: Layer + 'static> DynLayer for T {
+impl<A: Float, T: Layer<A> + 'static> DynLayer<A> for T {
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -113,8 +113,8 @@ impl<T: Layer + 'static> DynLayer for T {
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
 #[derive(Default)]
-pub struct Sequential {
-    layers: Vec<Box<dyn DynLayer>>,
+pub struct Sequential<A: Float = f64> {
+    layers: Vec<Box<dyn DynLayer<A>>>,
     /// The shape of the last forward's output.
     output_dim: Cache<(usize, usize)>,
 }
@@ -129,7 +129,7 @@ pub(crate) fn in_layer(index: usize) -> impl FnOnce(LayerError) -> LayerError {
     }
 }
 
-impl Sequential {
+impl<A: Float> Sequential<A> {
     /// An empty container, the identity until layers are pushed.
     ///
     /// ```
@@ -149,11 +149,11 @@ impl Sequential {
     /// ```
     /// use rectify::{LeakyReluLayer, ReluLayer, Sequential};
     ///
-    /// let mut net = Sequential::new();
+    /// let mut net = Sequential::<f32>::new();
     /// net.push(ReluLayer::new()).push(LeakyReluLayer::default());
     /// assert_eq!(net.len(), 2);
     /// ```
-    pub fn push(&mut self, layer: impl Layer + 'static) -> &mut Self {
+    pub fn push(&mut self, layer: impl Layer<A> + 'static) -> &mut Self {
         self.layers.push(Box::new(layer));
         self.output_dim.clear();
         self
@@ -163,7 +163,7 @@ impl Sequential {
     ///
     /// ```
     /// # use rectify::{ReluLayer, Sequential};
-    /// let mut net = Sequential::new();
+    /// let mut net = Sequential::<f64>::new();
     /// net.push(ReluLayer::new());
     /// assert_eq!(net.len(), 1);
     /// ```
@@ -175,7 +175,7 @@ impl Sequential {
     ///
     /// ```
     /// # use rectify::Sequential;
-    /// assert!(Sequential::new().is_empty());
+    /// assert!(Sequential::<f64>::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
@@ -195,8 +195,8 @@ impl Sequential {
     /// assert!(net.layer::<DenseLayer>(1).is_none());
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn layer<T: Layer + 'static>(&self, index: usize) -> Option<&T> {
-        let layer: &dyn DynLayer = self.layers.get(index)?.as_ref();
+    pub fn layer<T: Layer<A> + 'static>(&self, index: usize) -> Option<&T> {
+        let layer: &dyn DynLayer<A> = self.layers.get(index)?.as_ref();
         layer.as_any().downcast_ref()
     }
 
@@ -229,8 +229,8 @@ impl Sequential {
     /// assert_eq!(net.backward(&array![[3.0]])?, array![[3.0]]);
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn layer_mut<T: Layer + 'static>(&mut self, index: usize) -> Option<&mut T> {
-        let layer: &mut dyn DynLayer = self.layers.get_mut(index)?.as_mut();
+    pub fn layer_mut<T: Layer<A> + 'static>(&mut self, index: usize) -> Option<&mut T> {
+        let layer: &mut dyn DynLayer<A> = self.layers.get_mut(index)?.as_mut();
         let layer = layer.as_any_mut().downcast_mut()?;
         self.output_dim.clear();
         Some(layer)
@@ -238,12 +238,12 @@ impl Sequential {
 
     /// The layers, for code that recognizes them by type (the safetensors
     /// names of their parameters, [`GradCheck`](crate::GradCheck)'s report).
-    pub(crate) fn layers_mut(&mut self) -> impl Iterator<Item = &mut (dyn DynLayer + 'static)> {
+    pub(crate) fn layers_mut(&mut self) -> impl Iterator<Item = &mut (dyn DynLayer<A> + 'static)> {
         self.layers.iter_mut().map(|layer| layer.as_mut())
     }
 
     /// Runs `forward_owned` through the layers from `start` on.
-    fn forward_from(&mut self, start: usize, mut x: Array2<f64>) -> Result<Array2<f64>> {
+    fn forward_from(&mut self, start: usize, mut x: Array2<A>) -> Result<Array2<A>> {
         for (i, layer) in self.layers.iter_mut().enumerate().skip(start) {
             x = layer.forward_owned(x).map_err(in_layer(i))?;
         }
@@ -252,13 +252,13 @@ impl Sequential {
     }
 
     /// Errors unless `grad` has the shape of the last forward's output.
-    fn check_grad(&self, grad: &ArrayRef2<f64>) -> Result<()> {
+    fn check_grad(&self, grad: &ArrayRef2<A>) -> Result<()> {
         let cached = self.output_dim.pass(LAYER);
         LayerError::check_backward(LAYER, cached, |&&dim| dim, grad.dim()).map(drop)
     }
 
     /// Runs `backward_owned` through the layers in `range`, last first.
-    fn backward_through(&mut self, range: Range<usize>, mut g: Array2<f64>) -> Result<Array2<f64>> {
+    fn backward_through(&mut self, range: Range<usize>, mut g: Array2<A>) -> Result<Array2<A>> {
         let layers = self.layers[range.clone()].iter_mut().zip(range);
         for (layer, i) in layers.rev() {
             g = layer.backward_owned(g).map_err(in_layer(i))?;
@@ -268,16 +268,16 @@ impl Sequential {
 }
 
 /// `a` as a new array: the output of an empty `Sequential`, the identity.
-fn identity(
+fn identity<A: Float>(
     operation: &'static str,
     what: &'static str,
-    a: &ArrayRef2<f64>,
-) -> Result<Array2<f64>> {
+    a: &ArrayRef2<A>,
+) -> Result<Array2<A>> {
     need(LAYER, operation, what, [a.nrows(), a.ncols()]).copy(a)
 }
 
-impl Layer for Sequential {
-    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+impl<A: Float> Layer<A> for Sequential<A> {
+    fn forward(&mut self, input: &ArrayRef2<A>) -> Result<Array2<A>> {
         let result = match self.layers.first_mut() {
             None => identity("forward", "output", input).and_then(|x| self.forward_from(0, x)),
             Some(first) => {
@@ -287,12 +287,12 @@ impl Layer for Sequential {
         self.output_dim.record(result)
     }
 
-    fn forward_owned(&mut self, input: Array2<f64>) -> Result<Array2<f64>> {
+    fn forward_owned(&mut self, input: Array2<A>) -> Result<Array2<A>> {
         let result = self.forward_from(0, input);
         self.output_dim.record(result)
     }
 
-    fn backward(&mut self, grad_output: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    fn backward(&mut self, grad_output: &ArrayRef2<A>) -> Result<Array2<A>> {
         self.check_grad(grad_output)?;
         let end = self.layers.len().saturating_sub(1);
         let Some(last) = self.layers.last_mut() else {
@@ -302,7 +302,7 @@ impl Layer for Sequential {
         self.backward_through(0..end, g)
     }
 
-    fn backward_owned(&mut self, grad_output: Array2<f64>) -> Result<Array2<f64>> {
+    fn backward_owned(&mut self, grad_output: Array2<A>) -> Result<Array2<A>> {
         self.check_grad(&grad_output)?;
         self.backward_through(0..self.layers.len(), grad_output)
     }
@@ -328,7 +328,7 @@ impl Layer for Sequential {
     /// assert!(net.params()[0].grad.iter().any(|&g| g != 0.0));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    fn backward_params(&mut self, grad_output: Array2<f64>) -> Result<()> {
+    fn backward_params(&mut self, grad_output: Array2<A>) -> Result<()> {
         self.check_grad(&grad_output)?;
         let len = self.layers.len();
         let g = self.backward_through(len.min(1)..len, grad_output)?;
@@ -338,7 +338,7 @@ impl Layer for Sequential {
         }
     }
 
-    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>> {
+    fn predict(&self, input: &ArrayRef2<A>) -> Result<Array2<A>> {
         let mut layers = self.layers.iter().enumerate();
         let Some((_, first)) = layers.next() else {
             return identity("predict", "output", input);
@@ -348,17 +348,17 @@ impl Layer for Sequential {
     }
 
     /// Every layer's params, first layer first.
-    fn params(&mut self) -> Vec<Param<'_>> {
+    fn params(&mut self) -> Vec<Param<'_, A>> {
         self.layers.iter_mut().flat_map(|l| l.params()).collect()
     }
 
-    fn __as_sequential(&mut self, _: Token) -> Option<&mut Sequential> {
+    fn __as_sequential(&mut self, _: Token) -> Option<&mut Sequential<A>> {
         Some(self)
     }
 }
 
-/// The argument of the hidden [`Layer::__as_sequential`] and
-/// [`Layer::__type_name`], which code outside the crate cannot name, so
+/// The argument of the hidden [`Layer::__as_sequential`],
+/// [`Layer::__type_name`] and [`Layer::__mask`], which code outside the crate cannot name, so
 /// cannot call or override them.
 pub struct Token(pub(crate) ());
 
@@ -380,7 +380,7 @@ pub(crate) fn short_type_name(full: &str) -> String {
 }
 
 /// Prints the layers' type names, without their module paths.
-impl fmt::Debug for Sequential {
+impl<A: Float> fmt::Debug for Sequential<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = (self.layers.iter())
             .map(|l| short_type_name(l.as_ref().type_name()))

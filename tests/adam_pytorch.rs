@@ -1,42 +1,85 @@
-//! rectify's Adam against PyTorch's: `tests/fixtures/adam_trajectory.txt`,
-//! written by `tests/fixtures/adam_trajectory.py` from `torch.optim.Adam`
-//! and `torch.optim.AdamW` (torch 2.15, f64, x86-64 with AVX2), holds the
-//! gradients of ten steps and the parameters after each step, for four
-//! configurations. The same gradients go through rectify's `Adam`, and
-//! every parameter after every step must have the same bits as PyTorch's,
-//! with one exception: PyTorch's CPU sqrt is not always correctly rounded
-//! (rectify's is), so an element whose `sqrt(exp_avg_sq)` the fixture
-//! flags as 1 ulp off at some step may differ from then on, by at most
-//! [`MAX_ULPS`].
+//! rectify's optimizers against PyTorch's, in float64 and float32.
+//!
+//! `tests/fixtures/adam_trajectory.txt` (f64) and `adam_trajectory_f32.txt`
+//! (f32), written by `tests/fixtures/adam_trajectory.py` from
+//! `torch.optim.Adam` and `torch.optim.AdamW` (torch 2.15, x86-64 with
+//! AVX2), hold the gradients of ten steps and the parameters after each
+//! step, for four configurations. The same gradients go through rectify's
+//! `Adam` on parameters of the fixture's type, and every parameter after
+//! every step must have the same bits as PyTorch's, with one exception:
+//! PyTorch's CPU sqrt is not always correctly rounded (rectify's is), in
+//! either type, so an element whose `sqrt(exp_avg_sq)` the fixture flags as
+//! 1 ulp off at some step may differ from then on, by at most [`MAX_ULPS`]
+//! (ulps of the fixture's type). One generic check runs both types, with
+//! the same bound.
+//!
+//! `sgd_trajectory.txt` and `sgd_trajectory_f32.txt`, from the same script
+//! with `--sgd`, hold `torch.optim.SGD` trajectories (plain, with weight
+//! decay, with momentum and weight decay) on the same gradients: rectify's
+//! `Sgd` must give PyTorch's bits for every element after every step, with
+//! no exception (SGD takes no square root).
 
 use std::collections::HashMap;
 
 use rectify::ndarray::{Array2, ArrayD, ArrayRef2, IxDyn};
-use rectify::{Adam, Layer, LayerError, Param};
+use rectify::{Adam, Float, Layer, LayerError, Param, Sgd};
 
-const FIXTURE: &str = include_str!("fixtures/adam_trajectory.txt");
+/// `f32` or `f64` as the fixtures write it: the hex digits of its bits.
+trait Token: Copy {
+    /// Hex digits per value.
+    const DIGITS: usize;
+    /// The fixtures' name of the type.
+    const DTYPE: &'static str;
+    /// The value of `bits`.
+    fn of_bits(bits: u64) -> Self;
+    /// The bits, zero-extended.
+    fn to_bits(self) -> u64;
+}
 
-/// The largest difference allowed downstream of PyTorch's inexact sqrt;
-/// the fixture's worst is 4 ulps, after several steps.
+impl Token for f32 {
+    const DIGITS: usize = 8;
+    const DTYPE: &'static str = "float32";
+    fn of_bits(bits: u64) -> f32 {
+        f32::from_bits(u32::try_from(bits).expect("8 hex digits"))
+    }
+    fn to_bits(self) -> u64 {
+        f32::to_bits(self).into()
+    }
+}
+
+impl Token for f64 {
+    const DIGITS: usize = 16;
+    const DTYPE: &'static str = "float64";
+    fn of_bits(bits: u64) -> f64 {
+        f64::from_bits(bits)
+    }
+    fn to_bits(self) -> u64 {
+        f64::to_bits(self)
+    }
+}
+
+/// The largest difference allowed downstream of PyTorch's inexact sqrt,
+/// in ulps of the element type; the fixtures' worst is 4 ulps in f64 (after
+/// several steps) and 1 in f32.
 const MAX_ULPS: u64 = 8;
 
 /// A layer that is nothing but parameters with given gradients.
-struct Tensors {
-    values: Vec<ArrayD<f64>>,
-    grads: Vec<ArrayD<f64>>,
+struct Tensors<A> {
+    values: Vec<ArrayD<A>>,
+    grads: Vec<ArrayD<A>>,
 }
 
-impl Layer for Tensors {
-    fn forward(&mut self, input: &ArrayRef2<f64>) -> Result<Array2<f64>, LayerError> {
+impl<A: Float> Layer<A> for Tensors<A> {
+    fn forward(&mut self, input: &ArrayRef2<A>) -> Result<Array2<A>, LayerError> {
         Ok(input.to_owned())
     }
-    fn backward(&mut self, grad: &ArrayRef2<f64>) -> Result<Array2<f64>, LayerError> {
+    fn backward(&mut self, grad: &ArrayRef2<A>) -> Result<Array2<A>, LayerError> {
         Ok(grad.to_owned())
     }
-    fn predict(&self, input: &ArrayRef2<f64>) -> Result<Array2<f64>, LayerError> {
+    fn predict(&self, input: &ArrayRef2<A>) -> Result<Array2<A>, LayerError> {
         Ok(input.to_owned())
     }
-    fn params(&mut self) -> Vec<Param<'_>> {
+    fn params(&mut self) -> Vec<Param<'_, A>> {
         (self.values.iter_mut().zip(&self.grads))
             .map(|(value, grad)| Param {
                 value: value.view_mut(),
@@ -46,30 +89,50 @@ impl Layer for Tensors {
     }
 }
 
-/// One configuration's hyperparameters, the parameters after each step,
-/// and the elements whose sqrt PyTorch rounded differently at each step.
-struct Trajectory {
+/// An optimizer of the fixtures, built from its hyperparameters.
+enum Optimizer {
+    Adam(Adam),
+    Sgd(Sgd),
+}
+
+impl Optimizer {
+    fn step<A: Float>(&mut self, layer: &mut Tensors<A>) -> Result<(), LayerError> {
+        match self {
+            Optimizer::Adam(adam) => adam.step(layer),
+            Optimizer::Sgd(sgd) => sgd.step(layer),
+        }
+    }
+}
+
+/// One configuration's optimizer, the parameters after each step, and the
+/// elements whose sqrt PyTorch rounded differently at each step (none for
+/// SGD).
+struct Trajectory<A> {
     name: String,
-    adam: Adam,
-    after: Vec<Vec<f64>>,
+    optimizer: Optimizer,
+    after: Vec<Vec<A>>,
     sqrt_off: Vec<Vec<usize>>,
 }
 
-/// The fixture: parameter shapes, initial values, gradients per step (all
+/// A fixture: parameter shapes, initial values, gradients per step (all
 /// parameters flattened and concatenated), and the trajectories.
-struct Fixture {
+struct Fixture<A> {
     shapes: Vec<Vec<usize>>,
-    init: Vec<f64>,
-    grads: Vec<Vec<f64>>,
-    trajectories: Vec<Trajectory>,
+    init: Vec<A>,
+    grads: Vec<Vec<A>>,
+    trajectories: Vec<Trajectory<A>>,
 }
 
-fn bits(tokens: &[&str]) -> Vec<f64> {
-    let bits = |t: &&str| u64::from_str_radix(t, 16).expect("16 hex digits");
-    tokens.iter().map(|t| f64::from_bits(bits(t))).collect()
+/// The values of hex tokens of `A`'s width (16 digits for f64, 8 for f32).
+fn values<A: Token>(tokens: &[&str]) -> Vec<A> {
+    let value = |t: &&str| {
+        assert_eq!(t.len(), A::DIGITS, "{t} is not a {} token", A::DTYPE);
+        A::of_bits(u64::from_str_radix(t, 16).expect("hex digits"))
+    };
+    tokens.iter().map(value).collect()
 }
 
-fn parse() -> Result<Fixture, LayerError> {
+fn parse<A: Token>(text: &str) -> Result<Fixture<A>, LayerError> {
     let mut lines: HashMap<&str, Vec<Vec<&str>>> = HashMap::new();
     let mut fixture = Fixture {
         shapes: Vec::new(),
@@ -77,33 +140,44 @@ fn parse() -> Result<Fixture, LayerError> {
         grads: Vec::new(),
         trajectories: Vec::new(),
     };
-    for line in FIXTURE.lines().filter(|l| !l.starts_with('#')) {
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
         let tokens: Vec<&str> = line.split_whitespace().collect();
+        let hyper = |range: std::ops::Range<usize>| -> Vec<f64> {
+            tokens[range].iter().map(|t| t.parse().unwrap()).collect()
+        };
+        let mut start = |optimizer| {
+            fixture.trajectories.push(Trajectory {
+                name: tokens[1].to_string(),
+                optimizer,
+                after: Vec::new(),
+                sqrt_off: Vec::new(),
+            });
+        };
         match tokens[0] {
             "shapes" => {
                 fixture.shapes = (tokens[1..].iter())
                     .map(|s| s.split('x').map(|d| d.parse().unwrap()).collect())
                     .collect();
             }
-            "init" => fixture.init = bits(&tokens[1..]),
-            "grad" => fixture.grads.push(bits(&tokens[2..])),
+            "init" => fixture.init = values(&tokens[1..]),
+            "grad" => fixture.grads.push(values(&tokens[2..])),
             "config" => {
-                let h: Vec<f64> = tokens[2..7].iter().map(|t| t.parse().unwrap()).collect();
+                let h = hyper(2..7);
                 let adam = Adam::new(h[0])?.with_betas(h[1], h[2])?.with_eps(h[3])?;
                 let adam = match tokens[7] {
                     "1" => adam.with_decoupled_weight_decay(h[4])?,
                     _ => adam.with_weight_decay(h[4])?,
                 };
-                fixture.trajectories.push(Trajectory {
-                    name: tokens[1].to_string(),
-                    adam,
-                    after: Vec::new(),
-                    sqrt_off: Vec::new(),
-                });
+                start(Optimizer::Adam(adam));
+            }
+            "sgd" => {
+                let h = hyper(2..5);
+                let sgd = Sgd::new(h[0])?.with_momentum(h[1])?;
+                start(Optimizer::Sgd(sgd.with_weight_decay(h[2])?));
             }
             "after" => {
                 let trajectory = fixture.trajectories.last_mut().expect("a config first");
-                trajectory.after.push(bits(&tokens[2..]));
+                trajectory.after.push(values(&tokens[2..]));
             }
             "sqrt_off" => {
                 let trajectory = fixture.trajectories.last_mut().expect("a config first");
@@ -118,7 +192,7 @@ fn parse() -> Result<Fixture, LayerError> {
 }
 
 /// `flat` cut into arrays of `shapes`.
-fn split(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<ArrayD<f64>> {
+fn split<A: Copy>(flat: &[A], shapes: &[Vec<usize>]) -> Vec<ArrayD<A>> {
     let mut rest = flat;
     let arrays = shapes
         .iter()
@@ -132,66 +206,120 @@ fn split(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<ArrayD<f64>> {
     arrays
 }
 
-/// How many representable f64 lie between `a` and `b` (same sign assumed
-/// when they are close).
-fn ulps(a: f64, b: f64) -> u64 {
-    let key = |x: f64| {
-        let bits = x.to_bits() as i64;
-        if bits < 0 {
-            i64::MIN - bits
+/// How many representable values of `A` lie between `a` and `b` (same
+/// sign assumed when they are close).
+fn ulps<A: Token>(a: A, b: A) -> u64 {
+    let sign = 1u64 << (8 * A::DIGITS / 2 - 1);
+    let key = |x: A| {
+        let bits = Token::to_bits(x);
+        if bits & sign != 0 {
+            -((bits & !sign) as i128)
         } else {
-            bits
+            bits as i128
         }
     };
-    key(a).abs_diff(key(b))
+    key(a).abs_diff(key(b)) as u64
 }
 
-#[test]
-fn adam_and_adamw_follow_pytorchs_trajectories() -> Result<(), LayerError> {
-    let fixture = parse()?;
-    assert_eq!(fixture.trajectories.len(), 4);
-    let (mut identical, mut total) = (0, 0);
-    for trajectory in fixture.trajectories {
-        let mut adam = trajectory.adam;
+/// Elements after a step identical to PyTorch's, and all elements.
+#[derive(Debug, Default, PartialEq)]
+struct Counts {
+    identical: usize,
+    total: usize,
+}
+
+/// Replays every trajectory of `fixture` (of `trajectories` configurations)
+/// through rectify's optimizer in `A`: every element identical to
+/// PyTorch's, except those downstream of a flagged sqrt, within
+/// [`MAX_ULPS`].
+fn follow<A: Token + Float>(text: &str, trajectories: usize) -> Result<Counts, LayerError> {
+    let fixture: Fixture<A> = parse(text)?;
+    assert_eq!(fixture.trajectories.len(), trajectories);
+    let mut counts = Counts::default();
+    for mut trajectory in fixture.trajectories {
         let mut layer = Tensors {
             values: split(&fixture.init, &fixture.shapes),
             grads: Vec::new(),
         };
         let steps = fixture.grads.len();
+        let sqrt_off = match trajectory.optimizer {
+            Optimizer::Adam(_) => steps,
+            Optimizer::Sgd(_) => 0,
+        };
         assert_eq!(
             (trajectory.after.len(), trajectory.sqrt_off.len()),
-            (steps, steps)
+            (steps, sqrt_off)
         );
         let mut tainted = vec![false; fixture.init.len()];
         for (step, grad) in fixture.grads.iter().enumerate() {
             layer.grads = split(grad, &fixture.shapes);
-            adam.step(&mut layer)?;
-            for &i in &trajectory.sqrt_off[step] {
+            trajectory.optimizer.step(&mut layer)?;
+            for &i in trajectory.sqrt_off.get(step).into_iter().flatten() {
                 tainted[i] = true;
             }
             let actual = layer.values.iter().flatten();
             for (i, (&a, &e)) in actual.zip(&trajectory.after[step]).enumerate() {
                 let (name, step, d) = (&trajectory.name, step + 1, ulps(a, e));
+                let dtype = A::DTYPE;
                 if tainted[i] {
                     assert!(
                         d <= MAX_ULPS,
-                        "{name} step {step}: element {i} is {d} ulps off"
+                        "{name} {dtype} step {step}: element {i} is {d} ulps off"
                     );
                 } else {
                     assert_eq!(
                         d, 0,
-                        "{name} step {step}: element {i} is {a:e}, PyTorch's {e:e}"
+                        "{name} {dtype} step {step}: element {i} is {a:e}, PyTorch's {e:e}"
                     );
                 }
-                identical += usize::from(d == 0);
-                total += 1;
+                counts.identical += usize::from(d == 0);
+                counts.total += 1;
             }
         }
     }
+    Ok(counts)
+}
+
+#[test]
+fn adam_and_adamw_follow_pytorchs_trajectories() -> Result<(), LayerError> {
+    let Counts { identical, total } =
+        follow::<f64>(include_str!("fixtures/adam_trajectory.txt"), 4)?;
     // 1110 of 1120 with this fixture.
     assert!(
         identical * 100 >= total * 99,
         "{identical} of {total} identical"
     );
     Ok(())
+}
+
+#[test]
+fn adam_and_adamw_follow_pytorchs_trajectories_in_f32() -> Result<(), LayerError> {
+    let text = include_str!("fixtures/adam_trajectory_f32.txt");
+    let Counts { identical, total } = follow::<f32>(text, 4)?;
+    // 1119 of 1120 with this fixture; the other is 1 ulp off.
+    assert!(
+        identical * 100 >= total * 99,
+        "{identical} of {total} identical"
+    );
+    Ok(())
+}
+
+#[test]
+fn sgd_follows_pytorchs_trajectories_bit_for_bit() -> Result<(), LayerError> {
+    let f64s = follow::<f64>(include_str!("fixtures/sgd_trajectory.txt"), 3)?;
+    let f32s = follow::<f32>(include_str!("fixtures/sgd_trajectory_f32.txt"), 3)?;
+    for counts in [f64s, f32s] {
+        assert_eq!((counts.identical, counts.total), (840, 3 * 10 * 28));
+    }
+    Ok(())
+}
+
+#[test]
+fn ulps_count_representable_values_across_zero() {
+    assert_eq!(ulps(1.0f64, f64::from_bits(1.0f64.to_bits() + 3)), 3);
+    assert_eq!(ulps(1.0f32, f32::from_bits(1.0f32.to_bits() + 3)), 3);
+    assert_eq!(ulps(-0.0f32, 0.0f32), 0);
+    assert_eq!(ulps(-f32::from_bits(1), f32::from_bits(1)), 2);
+    assert_eq!(ulps(-f64::from_bits(2), f64::from_bits(1)), 3);
+    assert_eq!(Token::to_bits(1.0f32), 0x3f80_0000);
 }

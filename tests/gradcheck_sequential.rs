@@ -298,13 +298,14 @@ fn errors_name_the_layer_and_the_network_keeps_its_parameters_and_a_pass() {
     };
     let before = bits(&mut net);
     assert!(check(&mut net).passed());
-    assert_eq!(bits(&mut net), before);
     let dx = net.backward(&array![[1.0, 0.0], [0.0, 1.0]]).unwrap();
     assert_eq!(dx.dim(), (2, 3));
     assert!(
         net.backward(&array![[1.0, 0.0]]).is_err(),
         "the pass's shape"
     );
+    // (Reading the parameters through params() makes that pass stale.)
+    assert_eq!(bits(&mut net), before);
 }
 
 #[test]

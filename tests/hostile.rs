@@ -164,7 +164,7 @@ fn a_dense_layer_with_no_elements_works_at_any_shape_an_array_can_have() {
     let mut rng = StdRng::seed_from_u64(0);
     let wide = isize::MAX as usize;
     for init in [Init::HeNormal, Init::Rai] {
-        let dense = DenseLayer::with_init(wide, 0, init, &mut rng);
+        let dense = DenseLayer::<f64>::with_init(wide, 0, init, &mut rng);
         assert_eq!(dense.weights().dim(), (wide, 0));
         assert_eq!(dense.bias().len(), 0);
     }
@@ -186,7 +186,7 @@ fn a_dense_layer_with_no_elements_works_at_any_shape_an_array_can_have() {
     );
 
     // A shape that no array can have is an error (or a panic naming it).
-    let err = DenseLayer::try_new(usize::MAX, 0, &mut rng).unwrap_err();
+    let err = DenseLayer::<f64>::try_new(usize::MAX, 0, &mut rng).unwrap_err();
     assert_eq!(
         err.to_string(),
         "DenseLayer::try_new: weights of shape [18446744073709551615, 0] is larger than an \
@@ -219,14 +219,15 @@ fn constructors_of_sizes_that_cannot_be_had_panic_with_the_size_or_return_errors
     assert!(message.starts_with("ActivityStats::new: counters of shape [288230376151711744]"));
 
     let mut rng = StdRng::seed_from_u64(0);
-    let message = panic_message(move || DenseLayer::new(1 << 29, 1 << 29, &mut rng));
+    let message = panic_message(move || DenseLayer::<f64>::new(1 << 29, 1 << 29, &mut rng));
     assert_eq!(
         message,
         "DenseLayer::new: weights of shape [536870912, 536870912] needs 2305843009213693952 \
          bytes, more than can be allocated"
     );
     let mut rng = StdRng::seed_from_u64(0);
-    let message = panic_message(move || DenseLayer::with_init(usize::MAX, 2, Init::Rai, &mut rng));
+    let message =
+        panic_message(move || DenseLayer::<f64>::with_init(usize::MAX, 2, Init::Rai, &mut rng));
     assert!(
         message.starts_with("DenseLayer::with_init: weights of shape [18446744073709551615, 2]")
     );

@@ -205,7 +205,7 @@ fn files_hold_f64_in_pytorch_s_layout() {
     );
     assert_eq!(names(&bytes), ["bias", "weight"]);
 
-    let mut prelu = PReluLayer::new(3, 0.5).unwrap();
+    let mut prelu = PReluLayer::<f64>::new(3, 0.5).unwrap();
     let bytes = prelu.to_safetensors_bytes().unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     assert_eq!(file.tensor("weight").unwrap().shape(), [3]);
@@ -241,7 +241,7 @@ fn single_layers_round_trip_through_files_and_bytes() {
     assert_eq!(bits(&copy), bits(&prelu));
 
     // A layer file and a one-layer network's differ by the prefix.
-    let mut one = Sequential::new();
+    let mut one = Sequential::<f64>::new();
     one.push(PReluLayer::new(3, 0.25).unwrap());
     let err = one.load_safetensors(&path).unwrap_err().to_string();
     assert!(
@@ -252,9 +252,9 @@ fn single_layers_round_trip_through_files_and_bytes() {
 
 #[test]
 fn an_empty_network_saves_no_tensors() {
-    let bytes = Sequential::new().to_safetensors_bytes().unwrap();
+    let bytes = Sequential::<f64>::new().to_safetensors_bytes().unwrap();
     assert!(names(&bytes).is_empty());
-    let mut relu_only = Sequential::new();
+    let mut relu_only = Sequential::<f64>::new();
     relu_only.push(ReluLayer::new());
     relu_only.load_safetensors_bytes(&bytes).unwrap();
     let mut other = net(1);
@@ -280,8 +280,15 @@ fn file(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
 
 /// The tensors of a good file of `net(1)`, as `file` takes them.
 fn tensors() -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
-    let bytes = net(1).to_safetensors_bytes().unwrap();
-    let file = SafeTensors::deserialize(&bytes).unwrap();
+    tensors_of(&net(1).to_safetensors_bytes().unwrap())
+}
+
+/// A file's tensors, `(name, dtype, shape, data)`, as `file` takes them.
+type Entries = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
+
+/// The tensors of the file `bytes`, as `file` takes them.
+fn tensors_of(bytes: &[u8]) -> Entries {
+    let file = SafeTensors::deserialize(bytes).unwrap();
     (file.tensors().into_iter())
         .map(|(name, t)| (name, t.dtype(), t.shape().to_vec(), t.data().to_vec()))
         .collect()
@@ -289,7 +296,11 @@ fn tensors() -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
 
 /// `tensors()` changed by `edit`, as a file.
 fn edited(edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) -> Vec<u8> {
-    let mut all = tensors();
+    edited_from(tensors(), edit)
+}
+
+/// `all` changed by `edit`, as a file.
+fn edited_from(mut all: Entries, edit: impl FnOnce(&mut Entries)) -> Vec<u8> {
     edit(&mut all);
     let borrowed: Vec<_> = (all.iter())
         .map(|(n, d, s, b)| (n.as_str(), *d, s.clone(), b.clone()))
@@ -408,7 +419,7 @@ fn f32_tensors_are_widened_exactly() {
         ("weight", Dtype::F32, vec![2, 3], le(&weights)),
         ("bias", Dtype::F32, vec![2], le(&bias)),
     ]);
-    let mut dense = DenseLayer::from_parts(Array2::zeros((3, 2)), Array1::zeros(2)).unwrap();
+    let mut dense = DenseLayer::<f64>::from_parts(Array2::zeros((3, 2)), Array1::zeros(2)).unwrap();
     dense.load_safetensors_bytes(&bytes).unwrap();
     let widened = weights.map(f64::from);
     assert_eq!(
@@ -442,7 +453,7 @@ fn a_nan_or_an_infinity_is_refused_as_from_parts_refuses_it() {
         vec![1],
         f32::NAN.to_le_bytes().to_vec(),
     )]);
-    assert!(PReluLayer::default()
+    assert!(PReluLayer::<f64>::default()
         .load_safetensors_bytes(&bytes)
         .is_err());
 }
@@ -733,7 +744,7 @@ fn layers_the_format_cannot_name_are_errors_with_their_index_and_type() {
         err.to_string(),
         "<bytes>: layer 2.1 (Scale) has parameters that safetensors cannot name"
     );
-    let bytes = Sequential::new().to_safetensors_bytes().unwrap();
+    let bytes = Sequential::<f64>::new().to_safetensors_bytes().unwrap();
     assert!(nested.load_safetensors_bytes(&bytes).is_err());
 
     // A boxed layer hides its type: a parameter-free one is fine (see
@@ -747,4 +758,391 @@ fn layers_the_format_cannot_name_are_errors_with_their_index_and_type() {
         err.to_string(),
         "<bytes>: layer 0 (Box<dyn Layer>) has parameters that safetensors cannot name"
     );
+}
+
+// f32 networks: F32 files, F64 rounded to nearest on the way in.
+
+/// `f32` bit patterns a lossy copy would change: ±0.0, subnormals, extremes.
+const SPECIAL_F32: [f32; 6] = [-0.0, 1e-45, -1.1754942e-38, f32::MAX, -1.0 / 3.0, 0.1];
+
+/// `dense`'s `f32` twin: random weights from `rng`, some of them
+/// `SPECIAL_F32`.
+fn dense32(inputs: usize, outputs: usize, rng: &mut StdRng) -> DenseLayer<f32> {
+    let mut draw = |i: usize| match i % 7 {
+        6 => SPECIAL_F32[rng.random_range(0..SPECIAL_F32.len())],
+        _ => rng.random_range(-1.0..1.0),
+    };
+    let weights = Array2::from_shape_fn((inputs, outputs), |(i, j)| draw(i * outputs + j));
+    let bias = Array1::from_shape_fn(outputs, |j| draw(j + 3));
+    DenseLayer::from_parts(weights, bias).unwrap()
+}
+
+/// `net`'s architecture in `f32` (the boxed layer a `Box<dyn Layer<f32>>`,
+/// no `Negate`, whose place keeps an `f32` ReLU so that the names are
+/// `NAMES`).
+fn net32(seed: u64) -> Sequential<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut slopes = |n| Array1::from_shape_fn(n, |_| rng.random_range(-0.5f32..0.5));
+    let (prelu4, prelu1) = (slopes(4), slopes(1));
+    let mut rng = StdRng::seed_from_u64(seed + 100);
+    let mut innermost = Sequential::new();
+    innermost
+        .push(LeakyReluLayer::new(0.2).unwrap())
+        .push(PReluLayer::from_slopes(prelu1).unwrap());
+    let mut inner = Sequential::new();
+    inner
+        .push(dense32(4, 4, &mut rng))
+        .push(PReluLayer::from_slopes(prelu4).unwrap())
+        .push(innermost);
+    let boxed: Box<dyn Layer<f32>> = Box::new(ReluLayer::new());
+    let mut net = Sequential::new();
+    net.push(dense32(3, 4, &mut rng))
+        .push(ReluLayer::new())
+        .push(inner)
+        .push(RReluLayer::default())
+        .push(ClippedReluLayer::relu6())
+        .push(ThresholdLayer::new(-0.5, -0.25).unwrap())
+        .push(boxed)
+        .push(ReluLayer::new())
+        .push(dense32(4, 2, &mut rng));
+    net
+}
+
+/// Every parameter's bits, and the bits of the prediction on `x()` in f32.
+fn snapshot32(net: &mut Sequential<f32>) -> (Vec<Vec<u32>>, Vec<u32>) {
+    let params = (net.params().iter())
+        .map(|p| p.value.iter().map(|v| v.to_bits()).collect())
+        .collect();
+    let y = net.predict(&x().mapv(|v| v as f32)).unwrap();
+    (params, y.iter().map(|v| v.to_bits()).collect())
+}
+
+/// The dtypes of a safetensors file's tensors, without repeats.
+fn dtypes(bytes: &[u8]) -> Vec<Dtype> {
+    let file = SafeTensors::deserialize(bytes).unwrap();
+    let mut dtypes: Vec<Dtype> = file.tensors().iter().map(|(_, t)| t.dtype()).collect();
+    dtypes.dedup();
+    dtypes
+}
+
+#[test]
+fn an_f32_network_round_trips_bit_for_bit_through_f32_tensors() {
+    let mut trained = net32(1);
+    let bytes = trained.to_safetensors_bytes().unwrap();
+    assert_eq!(names(&bytes), NAMES);
+    assert_eq!(dtypes(&bytes), [Dtype::F32]);
+    // Half the bytes of the f64 file's data.
+    let f64_bytes = net(1).to_safetensors_bytes().unwrap();
+    assert!(bytes.len() < f64_bytes.len(), "{}", bytes.len());
+
+    let mut fresh = net32(2);
+    assert_ne!(snapshot32(&mut fresh), snapshot32(&mut trained));
+    fresh.load_safetensors_bytes(&bytes).unwrap();
+    assert_eq!(snapshot32(&mut fresh), snapshot32(&mut trained));
+    assert_eq!(fresh.to_safetensors_bytes().unwrap(), bytes);
+
+    let dir = directory("round-trip-f32");
+    let path = dir.join("model.safetensors");
+    trained.save_safetensors(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    let mut from_file = net32(3);
+    from_file.load_safetensors(&path).unwrap();
+    assert_eq!(snapshot32(&mut from_file), snapshot32(&mut trained));
+    assert_eq!(listing(&dir), ["model.safetensors"]);
+
+    // Single layers: a DenseLayer<f32> and a PReluLayer<f32>.
+    let mut rng = StdRng::seed_from_u64(6);
+    let mut dense = dense32(5, 3, &mut rng);
+    let path = dir.join("linear.safetensors");
+    dense.save_safetensors(&path).unwrap();
+    let mut copy = dense32(5, 3, &mut rng);
+    copy.load_safetensors(&path).unwrap();
+    let bits = |d: &DenseLayer<f32>| {
+        (d.weights().iter().chain(&d.bias()))
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bits(&copy), bits(&dense));
+    let mut prelu = PReluLayer::from_slopes(array![-0.0f32, 1e-45, 0.3]).unwrap();
+    let mut copy = PReluLayer::<f32>::new(3, 0.25).unwrap();
+    copy.load_safetensors_bytes(&prelu.to_safetensors_bytes().unwrap())
+        .unwrap();
+    let bits = |p: &PReluLayer<f32>| p.slopes().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&copy), bits(&prelu));
+}
+
+#[test]
+fn files_of_f32_layers_hold_f32_in_pytorch_s_layout() {
+    let mut layer = DenseLayer::from_parts(
+        array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 0.1]],
+        array![7.0, -0.0],
+    )
+    .unwrap();
+    let bytes = layer.to_safetensors_bytes().unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let weight = file.tensor("weight").unwrap();
+    assert_eq!((weight.dtype(), weight.shape()), (Dtype::F32, &[2, 3][..]));
+    let values: Vec<u32> = (weight.data().chunks_exact(4))
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let expected = [1.0f32, 3.0, 5.0, 2.0, 4.0, 0.1].map(f32::to_bits);
+    assert_eq!(values, expected, "nn.Linear's (outputs, inputs), f32 bits");
+    let bias = file.tensor("bias").unwrap();
+    assert_eq!(
+        (bias.dtype(), bias.data()),
+        (Dtype::F32, &[0, 0, 0xe0, 0x40, 0, 0, 0, 0x80][..])
+    );
+
+    let mut prelu = PReluLayer::<f32>::new(3, 0.5).unwrap();
+    let bytes = prelu.to_safetensors_bytes().unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let weight = file.tensor("weight").unwrap();
+    assert_eq!((weight.dtype(), weight.shape()), (Dtype::F32, &[3][..]));
+    assert_eq!(weight.data(), 0.5f32.to_le_bytes().repeat(3));
+}
+
+/// A one-tensor-pair file for a `DenseLayer` of `(inputs, outputs)`: F64
+/// `weight` of `weights` (PyTorch's layout, row-major) and a zero F64 bias.
+fn f64_linear(outputs: usize, inputs: usize, weights: &[f64]) -> Vec<u8> {
+    let le = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    file(&[
+        ("weight", Dtype::F64, vec![outputs, inputs], le(weights)),
+        ("bias", Dtype::F64, vec![outputs], le(&vec![0.0; outputs])),
+    ])
+}
+
+#[test]
+fn an_f32_network_rounds_f64_tensors_to_nearest() {
+    // Ties to even, subnormals, underflow to ±0, and the largest value that
+    // still rounds down to f32::MAX.
+    let below_overflow = (f64::from(f32::MAX) + 2f64.powi(103)).next_down();
+    let weights = [
+        0.1,
+        -1.0 / 3.0,
+        16_777_217.0, // halfway between two f32s: to the even one, 16777216
+        16_777_219.0, // halfway: to 16777220
+        1e-40,        // an f32 subnormal
+        1e-46,        // below half the smallest subnormal: +0.0
+        -1e-300,      // -0.0
+        below_overflow,
+        -below_overflow,
+        0.7,
+        1e30,
+        -2.5e-39,
+    ];
+    let bytes = f64_linear(3, 4, &weights);
+    let mut dense = DenseLayer::<f32>::from_parts(Array2::zeros((4, 3)), Array1::zeros(3)).unwrap();
+    dense.load_safetensors_bytes(&bytes).unwrap();
+    let got: Vec<u32> = dense.weights().t().iter().map(|v| v.to_bits()).collect();
+    let rounded: Vec<u32> = weights.iter().map(|&v| (v as f32).to_bits()).collect();
+    assert_eq!(got, rounded);
+    assert_eq!(dense.weights()[[0, 0]], 0.1f32);
+    assert_eq!(dense.weights()[[2, 0]], 16_777_216.0); // weight[0][2]
+    assert_eq!(dense.weights()[[2, 1]].to_bits(), 0x8000_0000); // -1e-300: -0.0
+    assert_eq!(dense.weights()[[3, 1]], f32::MAX);
+
+    // A whole network: an f64 network's file (without values beyond f32)
+    // into its f32 twin, each value rounded as `as f32` rounds it.
+    let mut wide = mlp(7);
+    let mut narrow = {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut net = Sequential::<f32>::new();
+        net.push(dense32(3, 4, &mut rng))
+            .push(ReluLayer::new())
+            .push(dense32(4, 2, &mut rng));
+        net
+    };
+    for p in wide.params() {
+        for v in p.value {
+            if v.abs() > 1e30 {
+                *v = 1e30; // SPECIAL's 1e300 overflows f32: see below
+            }
+        }
+    }
+    narrow
+        .load_safetensors_bytes(&wide.to_safetensors_bytes().unwrap())
+        .unwrap();
+    let (wide_params, narrow_params) = (wide.params(), narrow.params());
+    for (w, n) in wide_params.iter().zip(&narrow_params) {
+        let expected: Vec<u32> = w.value.iter().map(|&v| (v as f32).to_bits()).collect();
+        let got: Vec<u32> = n.value.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, expected);
+    }
+
+    // PReLU too.
+    let slopes = [0.1f64, -0.0, 1e-320];
+    let le = slopes.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let bytes = file(&[("weight", Dtype::F64, vec![3], le)]);
+    let mut prelu = PReluLayer::<f32>::new(3, 0.25).unwrap();
+    prelu.load_safetensors_bytes(&bytes).unwrap();
+    let got: Vec<u32> = prelu.slopes().iter().map(|v| v.to_bits()).collect();
+    assert_eq!(got, [0.1f32.to_bits(), 0x8000_0000, 0]);
+}
+
+#[test]
+fn an_f64_value_that_overflows_f32_is_refused_by_an_f32_network_naming_the_tensor() {
+    let overflow = f64::from(f32::MAX) + 2f64.powi(103); // rounds to inf (ties to even)
+    assert_eq!(overflow as f32, f32::INFINITY);
+    for (value, shown) in [
+        (1e300, "1e300"),
+        (-1e300, "-1e300"),
+        (overflow, "3.4028235677973366e38"),
+        (-f64::MAX, "-1.7976931348623157e308"),
+    ] {
+        let mut weights = [0.5; 6];
+        weights[4] = value;
+        let bytes = f64_linear(2, 3, &weights);
+        let mut dense = DenseLayer::from_parts(
+            array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]],
+            array![7.0, 8.0],
+        )
+        .unwrap();
+        let before = dense.clone();
+        let err = dense.load_safetensors_bytes(&bytes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                r#"<bytes>: tensor "weight" holds {shown} at flat index 4, which overflows f32, the model's element type"#
+            )
+        );
+        let LayerError::Safetensors(inner) = err else {
+            panic!("{err:?}")
+        };
+        assert!(matches!(
+            *inner,
+            SafetensorsError::Overflow { ref tensor, index: 4, value: v, element_type: "f32", .. }
+                if tensor == "weight" && v == value
+        ));
+        assert_eq!(dense.weights(), before.weights(), "nothing loaded");
+        assert_eq!(dense.bias(), before.bias());
+        // An f64 layer takes it.
+        let mut wide =
+            DenseLayer::<f64>::from_parts(Array2::zeros((3, 2)), Array1::zeros(2)).unwrap();
+        wide.load_safetensors_bytes(&bytes).unwrap();
+        assert_eq!(wide.weights()[[1, 1]], value);
+    }
+
+    // In a network, after tensors that were fine: nothing is loaded. net(1)
+    // holds SPECIAL's 1e300 somewhere.
+    let bytes = net(1).to_safetensors_bytes().unwrap();
+    let mut narrow = net32(2);
+    let before = snapshot32(&mut narrow);
+    let err = narrow.load_safetensors_bytes(&bytes).unwrap_err();
+    assert!(
+        err.to_string().contains("holds 1e300 at flat index")
+            && err
+                .to_string()
+                .ends_with("which overflows f32, the model's element type"),
+        "{err}"
+    );
+    assert_eq!(snapshot32(&mut narrow), before);
+    narrow.forward(&x().mapv(|v| v as f32)).unwrap();
+}
+
+#[test]
+fn an_f32_network_refuses_what_an_f64_one_refuses() {
+    let mut net = net32(2);
+    let before = snapshot32(&mut net);
+    // NaN in an F32 file and in an F64 one.
+    let nan32 = file(&[(
+        "weight",
+        Dtype::F32,
+        vec![1],
+        f32::NAN.to_le_bytes().to_vec(),
+    )]);
+    let err = PReluLayer::<f32>::default()
+        .load_safetensors_bytes(&nan32)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"<bytes>: tensor "weight" holds NaN at flat index 0, expected finite values"#
+    );
+    let good = net32(1).to_safetensors_bytes().unwrap();
+    // `edited`, from net32(1)'s file.
+    let edited = |edit: &dyn Fn(&mut Entries)| edited_from(tensors_of(&good), edit);
+    let bytes = edited(&|all| {
+        let bias = all.iter_mut().find(|t| t.0 == "2.0.bias").unwrap();
+        bias.3[8..12].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    });
+    let err = net.load_safetensors_bytes(&bytes).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"<bytes>: tensor "2.0.bias" holds inf at flat index 2, expected finite values"#
+    );
+    // An F64 file's NaN; its 1e300 would overflow, but comes later.
+    let bytes = edited_from(tensors(), |all| {
+        let weight = all.iter_mut().find(|t| t.0 == "0.weight").unwrap();
+        weight.3[8..16].copy_from_slice(&f64::NAN.to_le_bytes());
+    });
+    let err = net.load_safetensors_bytes(&bytes).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"<bytes>: tensor "0.weight" holds NaN at flat index 1, expected finite values"#
+    );
+    // A missing tensor, a wrong shape, a wrong dtype.
+    let bytes = good.clone();
+    let mut short = Sequential::<f32>::new();
+    short.push(dense32(3, 4, &mut StdRng::seed_from_u64(9)));
+    let err = short.load_safetensors_bytes(&bytes).unwrap_err();
+    assert!(
+        err.to_string().starts_with("<bytes>: unexpected tensor"),
+        "{err}"
+    );
+    let bytes = edited(&|all| {
+        let weight = all.iter_mut().find(|t| t.0 == "0.weight").unwrap();
+        weight.2 = vec![3, 4];
+    });
+    let err = net.load_safetensors_bytes(&bytes).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"<bytes>: tensor "0.weight" has shape [3, 4], expected [4, 3]"#
+    );
+    let bytes = edited(&|all| {
+        let bias = all.iter_mut().find(|t| t.0 == "8.bias").unwrap();
+        (bias.1, bias.3) = (Dtype::F16, vec![0; 4]);
+    });
+    let err = net.load_safetensors_bytes(&bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("has dtype F16, expected F64 or F32"),
+        "{err}"
+    );
+    assert_eq!(snapshot32(&mut net), before);
+
+    // A save refuses a NaN or an infinity, naming the tensor; no file.
+    let dir = directory("not-finite-f32");
+    let path = dir.join("model.safetensors");
+    for (value, shown) in [(f32::NAN, "NaN"), (f32::NEG_INFINITY, "-inf")] {
+        let mut net = net32(1);
+        net.params()[0].value[[2, 1]] = value; // [1, 2] in the file: flat index 5
+        let err = net.save_safetensors(&path).unwrap_err();
+        let message =
+            format!(r#"tensor "0.weight" holds {shown} at flat index 5, expected finite values"#);
+        assert_eq!(err.to_string(), format!("{}: {message}", path.display()));
+        assert_eq!(
+            net.to_safetensors_bytes().unwrap_err().to_string(),
+            format!("<bytes>: {message}")
+        );
+        assert!(listing(&dir).is_empty());
+    }
+}
+
+#[test]
+fn an_f64_network_widens_an_f32_network_s_file_exactly() {
+    let mut narrow = net32(1);
+    let bytes = narrow.to_safetensors_bytes().unwrap();
+    let mut wide = net(2);
+    wide.load_safetensors_bytes(&bytes).unwrap();
+    let (narrow_params, wide_params) = (narrow.params(), wide.params());
+    for (n, w) in narrow_params.iter().zip(&wide_params) {
+        let expected: Vec<u64> = n.value.iter().map(|&v| f64::from(v).to_bits()).collect();
+        let got: Vec<u64> = w.value.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, expected);
+    }
+    // And it saves F64, which the f32 network loads back bit for bit.
+    let wide_bytes = wide.to_safetensors_bytes().unwrap();
+    assert_eq!(dtypes(&wide_bytes), [Dtype::F64]);
+    let mut back = net32(3);
+    back.load_safetensors_bytes(&wide_bytes).unwrap();
+    assert_eq!(snapshot32(&mut back), snapshot32(&mut narrow));
 }

@@ -177,6 +177,8 @@ enum Pass {
     None,
     Failed,
     Done((usize, usize)),
+    /// A pass of this output shape, made stale by `params()` (a step).
+    Stale((usize, usize)),
 }
 
 #[derive(Debug, Clone)]
@@ -355,7 +357,7 @@ fn run(first: usize, mut specs: Vec<Spec>, ops: Vec<Op>, adam: bool) -> Result<(
             Op::Backward { shape, owned, seed } => {
                 let dim = match (shape, pass) {
                     (Some(dim), _) => dim,
-                    (None, Pass::Done(dim)) => dim,
+                    (None, Pass::Done(dim) | Pass::Stale(dim)) => dim,
                     (None, _) => (2, 2),
                 };
                 let g = values(dim, seed);
@@ -377,7 +379,7 @@ fn run(first: usize, mut specs: Vec<Spec>, ops: Vec<Op>, adam: bool) -> Result<(
                         "{}",
                         at
                     ),
-                    Pass::Done(out) if out != dim => {
+                    Pass::Done(out) | Pass::Stale(out) if out != dim => {
                         let err = got.unwrap_err();
                         let shape = matches!(
                             err,
@@ -392,11 +394,17 @@ fn run(first: usize, mut specs: Vec<Spec>, ops: Vec<Op>, adam: bool) -> Result<(
                         let want = shadow.backward(&g).unwrap();
                         prop_assert_eq!(bits(&got.unwrap()), bits(&want), "{}", at);
                     }
+                    Pass::Stale(_) => {
+                        let err = got.unwrap_err();
+                        prop_assert!(changed(&err), "{}: {:?}", at, err);
+                        prop_assert!(shadow.backward(&g).is_err(), "{}", at);
+                    }
                 }
             }
             Op::Step => {
                 let mut shapes = Vec::new();
                 specs.iter().for_each(|s| s.param_shapes(&mut shapes));
+                let parametric = !shapes.is_empty();
                 let got = opt.step(&mut net);
                 if opt_shapes.as_ref().is_none_or(|s| *s == shapes) {
                     shadow_opt.step(&mut shadow).unwrap();
@@ -406,6 +414,10 @@ fn run(first: usize, mut specs: Vec<Spec>, ops: Vec<Op>, adam: bool) -> Result<(
                     prop_assert!(got.is_err(), "{}", at);
                 }
                 prop_assert_eq!(params(&mut net), params(&mut shadow), "{}", at);
+                // params() handed the parameters out: a pass is stale.
+                if let (Pass::Done(out), true) = (pass, parametric) {
+                    pass = Pass::Stale(out);
+                }
             }
             Op::Swap {
                 index,
@@ -421,6 +433,15 @@ fn run(first: usize, mut specs: Vec<Spec>, ops: Vec<Op>, adam: bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Whether `err` is `ParametersChanged`, in however many `Sequential`s.
+fn changed(err: &LayerError) -> bool {
+    match err {
+        LayerError::ParametersChanged { .. } => true,
+        LayerError::InSequential { error, .. } => changed(error),
+        _ => false,
+    }
 }
 
 fn cases() -> u32 {

@@ -103,7 +103,7 @@ fn wide_steps(seed: u64) -> Result<Vec<u64>, LayerError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let x = Array2::random_using((512, 16), Uniform::new(-1.0, 1.0).unwrap(), &mut rng);
     let labels: Vec<usize> = (0..512).map(|i| i % 10).collect();
-    let mut net = Sequential::new();
+    let mut net = Sequential::<f64>::new();
     net.push(DenseLayer::new(16, 1024, &mut rng))
         .push(ReluLayer::new())
         .push(DenseLayer::new(1024, 10, &mut rng));

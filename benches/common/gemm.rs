@@ -2,9 +2,10 @@
 //! rectify calls it.
 
 use rectify::ndarray::{Array2, ArrayRef2};
+use rectify::Float;
 
 /// `dst = lhs·rhs` by `gemm` on one thread.
-pub fn gemm_into(dst: &mut Array2<f64>, lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f64>) {
+pub fn gemm_into<A: Float>(dst: &mut Array2<A>, lhs: &ArrayRef2<A>, rhs: &ArrayRef2<A>) {
     let (m, k, n) = (lhs.nrows(), lhs.ncols(), rhs.ncols());
     assert_eq!((dst.dim(), rhs.nrows()), ((m, n), k));
     let d = [dst.strides()[0], dst.strides()[1]];
@@ -26,8 +27,8 @@ pub fn gemm_into(dst: &mut Array2<f64>, lhs: &ArrayRef2<f64>, rhs: &ArrayRef2<f6
             rhs.as_ptr(),
             r[1],
             r[0],
-            1.0,
-            1.0,
+            A::one(),
+            A::one(),
             false,
             false,
             false,

@@ -9,7 +9,9 @@ use flate2::read::GzDecoder;
 use rectify::loss::softmax_cross_entropy;
 use rectify::ndarray::{Array2, ArrayRef2, Axis};
 use rectify::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
-use rectify::{ActivityStats, DenseLayer, Layer, LayerError, Optimizer, ReluLayer, Sequential};
+use rectify::{
+    ActivityStats, DenseLayer, Float, Layer, LayerError, Optimizer, ReluLayer, Sequential,
+};
 
 /// The file, compiled in: nothing is read or fetched at run time.
 const GZIP: &[u8] = include_bytes!("../data/digits.csv.gz");
@@ -81,7 +83,7 @@ impl Digits {
 /// Dense(64 → `hidden`) → `activation` → Dense(`hidden` → 10), He-normal
 /// weights from `seed`: the same seed gives the same weights whatever the
 /// activation.
-pub fn mlp(hidden: usize, activation: Box<dyn Layer>, seed: u64) -> Sequential {
+pub fn mlp<A: Float>(hidden: usize, activation: Box<dyn Layer<A>>, seed: u64) -> Sequential<A> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut net = Sequential::new();
     net.push(DenseLayer::new(PIXELS, hidden, &mut rng))
@@ -93,10 +95,10 @@ pub fn mlp(hidden: usize, activation: Box<dyn Layer>, seed: u64) -> Sequential {
 /// One pass over the samples `x` (rows) and their `labels` in
 /// mini-batches of `batch`, in an order shuffled by `rng`, one softmax
 /// cross-entropy step of `optimizer` per batch.
-pub fn train_epoch(
-    net: &mut Sequential,
-    optimizer: &mut dyn Optimizer,
-    (x, labels): (&ArrayRef2<f64>, &[usize]),
+pub fn train_epoch<A: Float>(
+    net: &mut Sequential<A>,
+    optimizer: &mut dyn Optimizer<A>,
+    (x, labels): (&ArrayRef2<A>, &[usize]),
     batch: usize,
     rng: &mut StdRng,
 ) -> Result<(), LayerError> {
@@ -132,9 +134,9 @@ pub struct Evaluation {
 /// # Errors
 ///
 /// If a layer rejects the data, or layer 0 is not a `DenseLayer`.
-pub fn evaluate(
-    net: &Sequential,
-    (x, labels): (&ArrayRef2<f64>, &[usize]),
+pub fn evaluate<A: Float>(
+    net: &Sequential<A>,
+    (x, labels): (&ArrayRef2<A>, &[usize]),
 ) -> Result<Evaluation, Box<dyn Error>> {
     let logits = net.predict(x)?;
     let (loss, _) = softmax_cross_entropy(&logits, labels)?;
@@ -142,7 +144,7 @@ pub fn evaluate(
         .filter(|(row, &label)| argmax(row.iter()) == label)
         .count();
     Ok(Evaluation {
-        loss,
+        loss: loss.widen(),
         accuracy: correct as f64 / labels.len() as f64,
         dead: hidden_activity(net, x)?.dead_fraction(),
     })
@@ -154,11 +156,11 @@ pub fn evaluate(
 /// # Errors
 ///
 /// If the layer rejects `x`, or layer 0 is not a `DenseLayer`.
-pub fn hidden_activity(
-    net: &Sequential,
-    x: &ArrayRef2<f64>,
+pub fn hidden_activity<A: Float>(
+    net: &Sequential<A>,
+    x: &ArrayRef2<A>,
 ) -> Result<ActivityStats, Box<dyn Error>> {
-    let hidden: &DenseLayer = net.layer(0).ok_or("layer 0 is not a DenseLayer")?;
+    let hidden: &DenseLayer<A> = net.layer(0).ok_or("layer 0 is not a DenseLayer")?;
     let mut probe = ReluLayer::new();
     probe.forward_owned(hidden.predict(x)?)?;
     let mask = probe.mask().ok_or("the probe ran no forward")?;
@@ -168,8 +170,8 @@ pub fn hidden_activity(
 }
 
 /// The index of the largest value (the first, on ties).
-pub fn argmax<'a>(values: impl Iterator<Item = &'a f64>) -> usize {
-    let mut best = (0, f64::NEG_INFINITY);
+pub fn argmax<'a, A: Float>(values: impl Iterator<Item = &'a A>) -> usize {
+    let mut best = (0, A::neg_infinity());
     for (i, &v) in values.enumerate() {
         if v > best.1 {
             best = (i, v);

@@ -1,5 +1,5 @@
 //! Three interleaved spirals, and the 2 → 64 → 3 network that learns them:
-//! shared by `examples/train_spirals.rs` and `examples/figures.rs`.
+//! shared by `examples/train_spirals.rs` and `figures/examples/figures.rs`.
 
 use std::error::Error;
 use std::f64::consts::TAU;

@@ -20,12 +20,12 @@ pub struct PRelu<A = f64> {
     /// The last forward's input, row-major, for dL/da, padded to whole
     /// blocks (at least one).
     input: Vec<A>,
-    /// The last forward's slopes, laid out by [`Periodic`] for its period.
+    /// The slopes, laid out by [`Periodic`] for the last pass's period.
     table: Vec<A>,
     /// The elements of one channel of one sample in the last forward: the
     /// product of the lengths after axis 1 (see [`PRelu::period`]).
     inner: usize,
-    /// The period of the last forward's slopes.
+    /// The period of the slopes in the last forward.
     period: usize,
     /// Per-position sums of `x·g` over the slope side, folded into
     /// `slopes_grad` by channel after each backward.
@@ -179,9 +179,12 @@ impl<A: Float> Member<A> for PRelu<A> {
     }
 
     fn backward_parts(&mut self) -> Result<(Periodic<'_, A>, SlopeGrad<'_, A>)> {
+        // The slopes as they are now: a step or a load since the forward
+        // counts, as it does for DenseLayer's weights.
+        let slopes = self.slopes.as_slice().expect("a new Array1 is contiguous");
+        let slopes = Periodic::new(slopes, self.inner, self.period, &mut self.table);
         self.sums.clear();
-        self.sums.resize(self.table.len(), A::zero());
-        let slopes = Periodic::laid_out(&self.table, self.period);
+        self.sums.resize(self.period + WORD, A::zero());
         let tap = SlopeGrad {
             slopes,
             sums: &mut self.sums,
@@ -246,7 +249,9 @@ impl<A: Float> ZeroSided for PRelu<A> {}
 /// NCHW), writes the one-bit [`Mask`](crate::Mask) and, because dL/da needs
 /// `x`, copies the input into its cache in the same pass (one element per
 /// element, reused while the shape repeats). `backward` makes one pass too,
-/// with the slopes of the last forward, and overwrites (never accumulates)
+/// with the slopes as they are then (after a step since the forward, the
+/// new ones, as [`Layer::backward`](crate::Layer::backward) states for every
+/// layer), and overwrites (never accumulates)
 /// the slope gradient. Summed in another order than PyTorch's, the slope
 /// gradient agrees with it to rounding; the output and input gradient agree
 /// bit for bit.

@@ -520,12 +520,22 @@ impl<A: Float, M: Member<A>> Layer<A> for Rectifier<M> {
         Rectifier::backward_owned(self, grad_output)
     }
 
+    /// The member's parameters (PReLU's slopes); handing them out makes
+    /// the last pass stale (see [`LayerError::ParametersChanged`]).
     fn params(&mut self) -> Vec<Param<'_, A>> {
-        self.member.params()
+        let params = self.member.params();
+        if !params.is_empty() {
+            self.mask.stale();
+        }
+        params
     }
 
     /// `ReluLayer`, not `Rectifier<Relu>`, in `GradCheck`'s report.
     fn __type_name(&self, _: Token) -> &'static str {
         M::LAYER
+    }
+
+    fn __mask(&self, _: Token) -> Option<&Mask> {
+        self.mask()
     }
 }

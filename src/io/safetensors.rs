@@ -16,8 +16,9 @@ use ::safetensors::{Dtype, SafeTensors, View};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use thiserror::Error;
 
+use crate::error::Readable;
 use crate::sequential::{short_type_name, DynLayer};
-use crate::{DenseLayer, Layer, LayerError, PReluLayer, Param, Result, Sequential};
+use crate::{DenseLayer, Float, Layer, LayerError, PReluLayer, Param, Result, Sequential};
 
 /// The `file` of errors about in-memory bytes.
 const BYTES: &str = "<bytes>";
@@ -132,6 +133,28 @@ pub enum SafetensorsError {
         /// The element.
         value: f64,
     },
+    /// An F64 tensor holds a finite value that an `f32` model cannot hold:
+    /// rounded to the nearest `f32`, as PyTorch's `load_state_dict` copies a
+    /// float64 tensor into a float32 parameter, it would be an infinity (its
+    /// magnitude is at least `f32::MAX` plus half an ulp, about
+    /// 3.4028236e38). Refused as [`NotFinite`](Self::NotFinite) is, since
+    /// the parameter would hold an infinity; nothing is loaded.
+    #[error(
+        "{file}: tensor \"{tensor}\" holds {} at flat index {index}, which overflows {element_type}, the model's element type",
+        Readable(*value)
+    )]
+    Overflow {
+        /// The file.
+        file: String,
+        /// The tensor's name.
+        tensor: String,
+        /// The element's position in row-major order.
+        index: usize,
+        /// The element, as the file holds it.
+        value: f64,
+        /// The model's element type, `"f32"`.
+        element_type: &'static str,
+    },
     /// A layer has parameters but is of a type whose tensors have no names:
     /// neither a [`DenseLayer`], a [`PReluLayer`] nor a [`Sequential`].
     #[error("{file}: layer {index} ({layer}) has parameters that safetensors cannot name")]
@@ -159,7 +182,7 @@ impl From<SafetensorsError> for LayerError {
 /// ```
 /// use rectify::{LayerError, ReluLayer, SafetensorsError, Sequential};
 ///
-/// let mut net = Sequential::new();
+/// let mut net = Sequential::<f64>::new();
 /// net.push(ReluLayer::new());
 /// let err = net.load_safetensors("/no/such/model.safetensors").unwrap_err();
 /// let LayerError::Safetensors(err) = err else { panic!("{err:?}") };
@@ -208,16 +231,16 @@ impl std::error::Error for IoError {
 }
 
 /// One parameter under its safetensors name.
-struct Tensor<'a> {
+struct Tensor<'a, A> {
     name: String,
-    value: ArrayViewMutD<'a, f64>,
+    value: ArrayViewMutD<'a, A>,
     /// Whether PyTorch stores the transpose (a dense layer's weights).
     transposed: bool,
 }
 
-impl Tensor<'_> {
+impl<A: Float> Tensor<'_, A> {
     /// The parameter laid out as PyTorch stores it.
-    fn stored(&self) -> ArrayViewD<'_, f64> {
+    fn stored(&self) -> ArrayViewD<'_, A> {
         let value = self.value.view();
         if self.transposed {
             value.reversed_axes()
@@ -238,7 +261,11 @@ const DENSE: Names = &[("weight", true), ("bias", false)];
 const PRELU: Names = &[("weight", false)];
 
 /// `params` under `names`, each name after `prefix`.
-fn named<'a>(prefix: &str, names: Names, params: Vec<Param<'a>>) -> Vec<Tensor<'a>> {
+fn named<'a, A: Float>(
+    prefix: &str,
+    names: Names,
+    params: Vec<Param<'a, A>>,
+) -> Vec<Tensor<'a, A>> {
     (names.iter().zip(params))
         .map(|(&(name, transposed), p)| Tensor {
             name: format!("{prefix}{name}"),
@@ -248,26 +275,29 @@ fn named<'a>(prefix: &str, names: Names, params: Vec<Param<'a>>) -> Vec<Tensor<'
         .collect()
 }
 
+/// The tensors of a layer of `A`s, or the error naming what has none.
+type Tensors<'a, A> = std::result::Result<Vec<Tensor<'a, A>>, SafetensorsError>;
+
 /// A layer whose parameters have safetensors names.
-trait Named {
+trait Named<A: Float> {
     /// Its parameters under their names; `file` is for the error.
-    fn tensors(&mut self, file: &str) -> std::result::Result<Vec<Tensor<'_>>, SafetensorsError>;
+    fn tensors(&mut self, file: &str) -> Tensors<'_, A>;
 }
 
-impl Named for DenseLayer {
-    fn tensors(&mut self, _file: &str) -> std::result::Result<Vec<Tensor<'_>>, SafetensorsError> {
+impl<A: Float> Named<A> for DenseLayer<A> {
+    fn tensors(&mut self, _file: &str) -> Tensors<'_, A> {
         Ok(named("", DENSE, self.params()))
     }
 }
 
-impl Named for PReluLayer {
-    fn tensors(&mut self, _file: &str) -> std::result::Result<Vec<Tensor<'_>>, SafetensorsError> {
+impl<A: Float> Named<A> for PReluLayer<A> {
+    fn tensors(&mut self, _file: &str) -> Tensors<'_, A> {
         Ok(named("", PRELU, self.params()))
     }
 }
 
-impl Named for Sequential {
-    fn tensors(&mut self, file: &str) -> std::result::Result<Vec<Tensor<'_>>, SafetensorsError> {
+impl<A: Float> Named<A> for Sequential<A> {
+    fn tensors(&mut self, file: &str) -> Tensors<'_, A> {
         let mut tensors = Vec::new();
         layers_tensors(self, "", file, &mut tensors)?;
         Ok(tensors)
@@ -275,11 +305,11 @@ impl Named for Sequential {
 }
 
 /// Appends the tensors of `net`'s layers, layer `i` under `"{prefix}{i}."`.
-fn layers_tensors<'a>(
-    net: &'a mut Sequential,
+fn layers_tensors<'a, A: Float>(
+    net: &'a mut Sequential<A>,
     prefix: &str,
     file: &str,
-    out: &mut Vec<Tensor<'a>>,
+    out: &mut Vec<Tensor<'a, A>>,
 ) -> std::result::Result<(), SafetensorsError> {
     for (i, layer) in net.layers_mut().enumerate() {
         layer_tensors(layer, &format!("{prefix}{i}."), file, out)?;
@@ -289,19 +319,19 @@ fn layers_tensors<'a>(
 
 /// Appends `layer`'s tensors under `prefix`: by its type, or none if it
 /// has no parameters.
-fn layer_tensors<'a>(
-    layer: &'a mut (dyn DynLayer + 'static),
+fn layer_tensors<'a, A: Float>(
+    layer: &'a mut (dyn DynLayer<A> + 'static),
     prefix: &str,
     file: &str,
-    out: &mut Vec<Tensor<'a>>,
+    out: &mut Vec<Tensor<'a, A>>,
 ) -> std::result::Result<(), SafetensorsError> {
-    if layer.as_any().is::<Sequential>() {
-        let nested = (layer.as_any_mut().downcast_mut::<Sequential>()).expect("checked above");
+    if layer.as_any().is::<Sequential<A>>() {
+        let nested = (layer.as_any_mut().downcast_mut::<Sequential<A>>()).expect("checked above");
         return layers_tensors(nested, prefix, file, out);
     }
-    let names = if layer.as_any().is::<DenseLayer>() {
+    let names = if layer.as_any().is::<DenseLayer<A>>() {
         DENSE
-    } else if layer.as_any().is::<PReluLayer>() {
+    } else if layer.as_any().is::<PReluLayer<A>>() {
         PRELU
     } else {
         &[]
@@ -327,15 +357,25 @@ fn format_error(file: &str, error: impl fmt::Display) -> SafetensorsError {
     }
 }
 
-/// A tensor's values, little-endian F64 bytes in row-major order.
+/// The dtype a model of `A`s saves: F32 or F64.
+fn dtype<A: Float>() -> Dtype {
+    if A::NARROW {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    }
+}
+
+/// A tensor's values, little-endian bytes of its dtype in row-major order.
 struct Encoded {
+    dtype: Dtype,
     shape: Vec<usize>,
     bytes: Vec<u8>,
 }
 
 impl View for Encoded {
     fn dtype(&self) -> Dtype {
-        Dtype::F64
+        self.dtype
     }
 
     fn shape(&self) -> &[usize] {
@@ -369,38 +409,92 @@ fn finite(
     }
 }
 
-/// `layer`'s parameters as a safetensors file, F64, with the metadata
-/// `format: pt` that Hugging Face's loaders look for; an error if one holds
-/// a NaN or an infinity, which a load would refuse.
-fn to_bytes(layer: &mut impl Named, file: &str) -> std::result::Result<Vec<u8>, SafetensorsError> {
+/// `layer`'s parameters as a safetensors file, in their element type (F32
+/// or F64), with the metadata `format: pt` that Hugging Face's loaders look
+/// for; an error if one holds a NaN or an infinity, which a load would
+/// refuse.
+fn to_bytes<A: Float>(
+    layer: &mut impl Named<A>,
+    file: &str,
+) -> std::result::Result<Vec<u8>, SafetensorsError> {
     let tensors = layer.tensors(file)?;
     for t in &tensors {
-        finite(file, &t.name, t.stored().iter().copied())?;
+        finite(file, &t.name, t.stored().iter().map(|v| v.widen()))?;
     }
+    let width = std::mem::size_of::<A>();
     let encoded = tensors.iter().map(|t| {
         let stored = t.stored();
-        let bytes = stored.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // The bits, zero-extended to 64: their first `width` little-endian
+        // bytes are the value's own.
+        let bytes = (stored.iter())
+            .flat_map(|v| v.bits().to_le_bytes().into_iter().take(width))
+            .collect();
         let shape = stored.shape().to_vec();
-        (t.name.clone(), Encoded { shape, bytes })
+        let dtype = dtype::<A>();
+        (
+            t.name.clone(),
+            Encoded {
+                dtype,
+                shape,
+                bytes,
+            },
+        )
     });
     let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
     ::safetensors::serialize(encoded, Some(metadata)).map_err(|e| format_error(file, e))
 }
 
 /// `data`'s values, `N` bytes each, converted by `from_le`.
-fn decode<const N: usize>(data: &[u8], from_le: impl Fn([u8; N]) -> f64) -> Vec<f64> {
+fn decode<'a, const N: usize>(
+    data: &'a [u8],
+    from_le: impl Fn([u8; N]) -> f64 + 'a,
+) -> impl Iterator<Item = f64> + 'a {
     (data.chunks_exact(N))
-        .map(|bytes| from_le(bytes.try_into().expect("chunks_exact gives N bytes")))
+        .map(move |bytes| from_le(bytes.try_into().expect("chunks_exact gives N bytes")))
+}
+
+/// `values`, tensor `tensor`'s in row-major order, each rounded to the
+/// nearest `A` (exact for F32 into `f32` and anything into `f64`); an error
+/// at the first that is not finite, or that overflows `A`.
+fn convert<A: Float>(
+    file: &str,
+    tensor: &str,
+    values: impl Iterator<Item = f64>,
+) -> std::result::Result<Vec<A>, SafetensorsError> {
+    (values.enumerate())
+        .map(|(index, value)| {
+            let rounded = A::round_from(value);
+            if rounded.is_finite() {
+                return Ok(rounded);
+            }
+            let (file, tensor) = (file.to_owned(), tensor.to_owned());
+            Err(if value.is_finite() {
+                SafetensorsError::Overflow {
+                    file,
+                    tensor,
+                    index,
+                    value,
+                    element_type: A::NAME,
+                }
+            } else {
+                SafetensorsError::NotFinite {
+                    file,
+                    tensor,
+                    index,
+                    value,
+                }
+            })
+        })
         .collect()
 }
 
 /// The values of `t`'s tensor in `file`, laid out as PyTorch stores them,
 /// if they fit `t`.
-fn read(
+fn read<A: Float>(
     file_tensors: &SafeTensors<'_>,
-    t: &Tensor<'_>,
+    t: &Tensor<'_, A>,
     file: &str,
-) -> std::result::Result<ArrayD<f64>, SafetensorsError> {
+) -> std::result::Result<ArrayD<A>, SafetensorsError> {
     let (file, tensor) = (file.to_owned(), t.name.clone());
     let expected = t.stored().shape().to_vec();
     let view = match file_tensors.tensor(&t.name) {
@@ -423,8 +517,11 @@ fn read(
         });
     }
     let values = match view.dtype() {
-        Dtype::F64 => decode(view.data(), f64::from_le_bytes),
-        Dtype::F32 => decode(view.data(), |b| f64::from(f32::from_le_bytes(b))),
+        Dtype::F64 => convert(&file, &tensor, decode(view.data(), f64::from_le_bytes))?,
+        Dtype::F32 => {
+            let widened = decode(view.data(), |b| f64::from(f32::from_le_bytes(b)));
+            convert(&file, &tensor, widened)?
+        }
         other => {
             let (shape, found) = (expected, other.to_string());
             return Err(SafetensorsError::Dtype {
@@ -435,14 +532,13 @@ fn read(
             });
         }
     };
-    finite(&file, &tensor, values.iter().copied())?;
     ArrayD::from_shape_vec(IxDyn(&expected), values).map_err(|e| format_error(&file, e))
 }
 
 /// Loads every tensor of `bytes` into `layer`, or none: all are read and
 /// checked before the first is assigned.
-fn load(
-    layer: &mut impl Named,
+fn load<A: Float>(
+    layer: &mut impl Named<A>,
     bytes: &[u8],
     file: &str,
 ) -> std::result::Result<(), SafetensorsError> {
@@ -486,14 +582,20 @@ fn io_error<'p>(
 }
 
 /// Loads the safetensors file `path` into `layer`, or changes nothing.
-fn load_file(layer: &mut impl Named, path: &Path) -> std::result::Result<(), SafetensorsError> {
+fn load_file<A: Float>(
+    layer: &mut impl Named<A>,
+    path: &Path,
+) -> std::result::Result<(), SafetensorsError> {
     let bytes = fs::read(path).map_err(io_error(path, "read"))?;
     load(layer, &bytes, &path.display().to_string())
 }
 
 /// Saves `layer` to `path` through a temporary file in the same directory,
 /// renamed over `path` once complete.
-fn save_file(layer: &mut impl Named, path: &Path) -> std::result::Result<(), SafetensorsError> {
+fn save_file<A: Float>(
+    layer: &mut impl Named<A>,
+    path: &Path,
+) -> std::result::Result<(), SafetensorsError> {
     let bytes = to_bytes(layer, &path.display().to_string())?;
     write_atomically(path, &bytes).map_err(io_error(path, "write"))
 }
@@ -532,13 +634,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// The four methods of a [`Named`] type, each after its docs.
 macro_rules! safetensors_methods {
     (
-        $type:ty;
+        $type:ident;
         $(#[$save:meta])* save;
         $(#[$load:meta])* load;
         $(#[$to_bytes:meta])* to_bytes;
         $(#[$load_bytes:meta])* load_bytes;
     ) => {
-        impl $type {
+        impl<A: Float> $type<A> {
             $(#[$save])*
             pub fn save_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
                 Ok(save_file(self, path.as_ref())?)
@@ -566,8 +668,10 @@ safetensors_methods! {
     Sequential;
 
     /// Saves the parameters of every layer to the safetensors file `path`,
-    /// as F64 under the names of PyTorch's `nn.Sequential` `state_dict`, so
-    /// that `load_state_dict(..., strict=True)` takes the file:
+    /// in the network's element type (F64 for a `Sequential<f64>`, F32 for
+    /// a `Sequential<f32>`: PyTorch's float64 and float32) under the names
+    /// of PyTorch's `nn.Sequential` `state_dict`, so that
+    /// `load_state_dict(..., strict=True)` takes the file:
     ///
     /// | layer | tensors | shape |
     /// | --- | --- | --- |
@@ -588,6 +692,42 @@ safetensors_methods! {
     /// The file is written to a temporary file beside `path` and renamed
     /// over it once complete, so a crash leaves the old file or the new one,
     /// never half of one.
+    ///
+    /// # `f32` and `f64`
+    ///
+    /// Each value is written as it is, in the element type: an `f32`
+    /// network's file is F32 and loads back bit for bit into an `f32`
+    /// network, and into a float32 `nn.Sequential` in PyTorch (into a
+    /// float64 one too: `load_state_dict` converts). An `f64` network can
+    /// load an `f32` network's file (widened exactly), and the other way
+    /// round (rounded to nearest); see
+    /// [`load_safetensors`](Self::load_safetensors).
+    ///
+    /// ```
+    /// use rectify::rand::{rngs::StdRng, SeedableRng};
+    /// use rectify::{ndarray::array, DenseLayer, Layer, ReluLayer, Sequential};
+    ///
+    /// let mlp = |seed| {
+    ///     let mut rng = StdRng::seed_from_u64(seed);
+    ///     let mut net = Sequential::<f32>::new();
+    ///     net.push(DenseLayer::<f32>::new(2, 8, &mut rng))
+    ///         .push(ReluLayer::new())
+    ///         .push(DenseLayer::<f32>::new(8, 1, &mut rng));
+    ///     net
+    /// };
+    /// let path = std::env::temp_dir().join(format!("rectify-doc-f32-{}.safetensors", std::process::id()));
+    /// let mut trained = mlp(1);
+    /// trained.save_safetensors(&path)?; // F32 tensors 0.weight (8, 2), 0.bias, 2.weight (1, 8), 2.bias
+    /// let header = String::from_utf8_lossy(&std::fs::read(&path)?[8..]).into_owned();
+    /// assert!(header.contains(r#""0.weight":{"dtype":"F32","shape":[8,2]"#), "{header}");
+    ///
+    /// let mut fresh = mlp(2);
+    /// fresh.load_safetensors(&path)?;
+    /// let x = array![[0.5f32, -1.0], [2.0, 0.25]];
+    /// assert_eq!(fresh.predict(&x)?, trained.predict(&x)?);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # NaN and infinities
     ///
@@ -663,15 +803,23 @@ safetensors_methods! {
     /// (`safetensors.torch.save_file(model.state_dict(), path)` of the same
     /// architecture), or changes nothing.
     ///
-    /// F64 tensors are taken as they are and F32 ones widened exactly. The
-    /// load is strict, as PyTorch's `strict=True`: every parameter needs its
-    /// tensor, of its shape, and the file may hold nothing else. Every
+    /// The load is strict, as PyTorch's `strict=True`: every parameter needs
+    /// its tensor, of its shape, and the file may hold nothing else. Every
     /// tensor is read and checked before the first is assigned. The layers'
     /// caches of their last forward are kept.
     ///
+    /// Tensors are F64 or F32, converted to the network's element type as
+    /// PyTorch's `load_state_dict` copies them: an `f64` network takes F64
+    /// as it is and F32 widened exactly; an `f32` network takes F32 as it
+    /// is and F64 rounded to the nearest `f32` (ties to even, as `as f32`
+    /// rounds: a magnitude below `f32`'s smallest subnormal becomes ±0).
+    ///
     /// A NaN or an infinity in a tensor is refused, as
     /// [`DenseLayer::from_parts`] refuses it, where PyTorch loads it: it
-    /// can only come from a diverged run or a corrupt file. No file that
+    /// can only come from a diverged run or a corrupt file. So is an F64
+    /// value that an `f32` network would hold as an infinity (a magnitude
+    /// of `f32::MAX` plus half an ulp, about 3.4028236e38, or more), which
+    /// PyTorch would also load. No file that
     /// [`save_safetensors`](Self::save_safetensors) writes holds one (a
     /// save refuses such a model), so what a save writes always loads back;
     /// a file from PyTorch may.
@@ -686,8 +834,10 @@ safetensors_methods! {
     /// [`Unexpected`](SafetensorsError::Unexpected),
     /// [`Shape`](SafetensorsError::Shape), [`Dtype`](SafetensorsError::Dtype)
     /// (neither F64 nor F32), [`NotFinite`](SafetensorsError::NotFinite) (a
-    /// NaN or infinite value) and [`Unnamed`](SafetensorsError::Unnamed) (a
-    /// layer with parameters of another type).
+    /// NaN or infinite value), [`Overflow`](SafetensorsError::Overflow) (an
+    /// F64 value that rounds to an infinity in an `f32` network) and
+    /// [`Unnamed`](SafetensorsError::Unnamed) (a layer with parameters of
+    /// another type).
     ///
     /// # Examples
     ///
@@ -709,10 +859,11 @@ safetensors_methods! {
     /// ```
     load;
 
-    /// The bytes [`save_safetensors`](Self::save_safetensors) writes, for
-    /// keeping a model in memory or sending it elsewhere; they load back
-    /// with [`load_safetensors_bytes`](Self::load_safetensors_bytes), bit
-    /// for bit.
+    /// The bytes [`save_safetensors`](Self::save_safetensors) writes (F64
+    /// for an `f64` network, F32 for an `f32` one), for keeping a model in
+    /// memory or sending it elsewhere; they load back with
+    /// [`load_safetensors_bytes`](Self::load_safetensors_bytes), bit for
+    /// bit.
     ///
     /// # Errors
     ///
@@ -771,7 +922,8 @@ safetensors_methods! {
 
     /// Saves the weights and bias to the safetensors file `path` as
     /// PyTorch's `nn.Linear` does: `weight` of shape (outputs, inputs), the
-    /// transpose of [`weights`](Self::weights), and `bias`; F64, through a
+    /// transpose of [`weights`](Self::weights), and `bias`; F64 for a
+    /// `DenseLayer<f64>` and F32 for a `DenseLayer<f32>`, through a
     /// temporary file renamed over `path`, as
     /// [`Sequential::save_safetensors`] does. Weights or a bias that hold a
     /// NaN or an infinity are not saved (see there why): every file a save
@@ -800,9 +952,10 @@ safetensors_methods! {
     /// ```
     save;
 
-    /// Loads `weight` (outputs × inputs, F64 or F32) and `bias` from the
-    /// safetensors file `path`, strictly, or changes nothing; see
-    /// [`Sequential::load_safetensors`].
+    /// Loads `weight` (outputs × inputs) and `bias` from the safetensors
+    /// file `path`, strictly, or changes nothing; F64 or F32, widened
+    /// exactly into an `f64` layer and rounded to nearest into an `f32` one
+    /// (see [`Sequential::load_safetensors`]).
     ///
     /// # Errors
     ///
@@ -820,7 +973,8 @@ safetensors_methods! {
     /// ```
     load;
 
-    /// The bytes [`save_safetensors`](Self::save_safetensors) writes.
+    /// The bytes [`save_safetensors`](Self::save_safetensors) writes, F64 or
+    /// F32 as the layer's element type.
     ///
     /// # Errors
     ///
@@ -837,6 +991,11 @@ safetensors_methods! {
     /// let bytes = dense.to_safetensors_bytes()?;
     /// let header = String::from_utf8_lossy(&bytes[8..]);
     /// assert!(header.contains(r#""weight":{"dtype":"F64","shape":[2,1]"#), "{header}");
+    ///
+    /// let mut narrow = DenseLayer::from_parts(array![[1.0f32, 2.0]], array![0.0, 0.0])?;
+    /// let bytes = narrow.to_safetensors_bytes()?;
+    /// let header = String::from_utf8_lossy(&bytes[8..]);
+    /// assert!(header.contains(r#""weight":{"dtype":"F32","shape":[2,1]"#), "{header}");
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     to_bytes;
@@ -865,7 +1024,8 @@ safetensors_methods! {
     PReluLayer;
 
     /// Saves the slopes to the safetensors file `path` as PyTorch's
-    /// `nn.PReLU` does: `weight` of shape (num_parameters,), F64, through a
+    /// `nn.PReLU` does: `weight` of shape (num_parameters,), F64 for a
+    /// `PReluLayer<f64>` and F32 for a `PReluLayer<f32>`, through a
     /// temporary file renamed over `path`. Slopes that hold a NaN or an
     /// infinity are not saved (see [`Sequential::save_safetensors`] why):
     /// every file a save writes loads back.
@@ -883,7 +1043,7 @@ safetensors_methods! {
     ///
     /// let path = std::env::temp_dir().join(format!("rectify-doc-prelu-{}.safetensors", std::process::id()));
     /// PReluLayer::from_slopes(array![0.1, 0.2])?.save_safetensors(&path)?;
-    /// let mut prelu = PReluLayer::new(2, 0.25)?;
+    /// let mut prelu = PReluLayer::<f64>::new(2, 0.25)?;
     /// prelu.load_safetensors(&path)?;
     /// assert_eq!(prelu.slopes(), array![0.1, 0.2]);
     /// std::fs::remove_file(&path)?;
@@ -892,7 +1052,9 @@ safetensors_methods! {
     save;
 
     /// Loads `weight` (num_parameters,) from the safetensors file `path`,
-    /// strictly, or changes nothing; see [`Sequential::load_safetensors`].
+    /// strictly, or changes nothing; F64 or F32, widened exactly into an
+    /// `f64` layer and rounded to nearest into an `f32` one (see
+    /// [`Sequential::load_safetensors`]).
     ///
     /// # Errors
     ///
@@ -903,13 +1065,14 @@ safetensors_methods! {
     /// ```
     /// use rectify::PReluLayer;
     ///
-    /// let mut prelu = PReluLayer::default();
+    /// let mut prelu = PReluLayer::<f64>::default();
     /// assert!(prelu.load_safetensors("/no/such/prelu.safetensors").is_err());
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
     load;
 
-    /// The bytes [`save_safetensors`](Self::save_safetensors) writes.
+    /// The bytes [`save_safetensors`](Self::save_safetensors) writes, F64 or
+    /// F32 as the layer's element type.
     ///
     /// # Errors
     ///
@@ -922,7 +1085,7 @@ safetensors_methods! {
     /// ```
     /// use rectify::PReluLayer;
     ///
-    /// let bytes = PReluLayer::new(3, 0.25)?.to_safetensors_bytes()?;
+    /// let bytes = PReluLayer::<f64>::new(3, 0.25)?.to_safetensors_bytes()?;
     /// let header = String::from_utf8_lossy(&bytes[8..]);
     /// assert!(header.contains(r#""weight":{"dtype":"F64","shape":[3]"#), "{header}");
     /// # Ok::<(), rectify::LayerError>(())
@@ -940,8 +1103,8 @@ safetensors_methods! {
     /// ```
     /// use rectify::{ndarray::array, PReluLayer};
     ///
-    /// let mut one = PReluLayer::default();
-    /// let bytes = PReluLayer::new(2, 0.5)?.to_safetensors_bytes()?;
+    /// let mut one: PReluLayer = PReluLayer::default();
+    /// let bytes = PReluLayer::<f64>::new(2, 0.5)?.to_safetensors_bytes()?;
     /// let err = one.load_safetensors_bytes(&bytes).unwrap_err();
     /// assert_eq!(err.to_string(), r#"<bytes>: tensor "weight" has shape [2], expected [1]"#);
     /// assert_eq!(one.slopes(), array![0.25]);

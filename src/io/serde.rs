@@ -10,9 +10,10 @@ use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::optim::State;
 use crate::validate::hyper;
 use crate::{
-    ActivityStats, Adam, AtZero, ClippedReluLayer, DenseLayer, LayerError, LeakyReluLayer,
+    ActivityStats, Adam, AtZero, ClippedReluLayer, DenseLayer, Float, LayerError, LeakyReluLayer,
     NonFinite, PReluLayer, RReluLayer, ReluLayer, Result, Sgd, ThresholdLayer,
 };
 
@@ -48,7 +49,14 @@ macro_rules! serde_via_repr {
 }
 
 crate::family!(serde_via_repr);
-serde_via_repr!(DenseLayer, Sgd, Adam, ActivityStats);
+serde_via_repr!(
+    DenseLayer,
+    DenseLayer<f32>,
+    PReluLayer<f32>,
+    Sgd,
+    Adam,
+    ActivityStats
+);
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,9 +112,9 @@ struct PReluRepr<A> {
     at_zero: AtZero,
 }
 
-impl ViaRepr for PReluLayer {
-    type Out<'a> = PReluRepr<ArrayView1<'a, f64>>;
-    type In = PReluRepr<Array1<f64>>;
+impl<A: Float + Serialize + DeserializeOwned> ViaRepr for PReluLayer<A> {
+    type Out<'a> = PReluRepr<ArrayView1<'a, A>>;
+    type In = PReluRepr<Array1<A>>;
 
     fn to_repr(&self) -> Self::Out<'_> {
         PReluRepr {
@@ -202,7 +210,8 @@ impl ViaRepr for ThresholdLayer {
     }
 }
 
-/// rectify's layout: `weights` is inputs × outputs.
+/// rectify's layout: `weights` is inputs × outputs. The values are the
+/// layer's element type, `f32` or `f64`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DenseRepr<W, B> {
@@ -210,9 +219,9 @@ struct DenseRepr<W, B> {
     bias: B,
 }
 
-impl ViaRepr for DenseLayer {
-    type Out<'a> = DenseRepr<ArrayView2<'a, f64>, ArrayView1<'a, f64>>;
-    type In = DenseRepr<Array2<f64>, Array1<f64>>;
+impl<A: Float + Serialize + DeserializeOwned> ViaRepr for DenseLayer<A> {
+    type Out<'a> = DenseRepr<ArrayView2<'a, A>, ArrayView1<'a, A>>;
+    type In = DenseRepr<Array2<A>, Array1<A>>;
 
     fn to_repr(&self) -> Self::Out<'_> {
         DenseRepr {
@@ -223,6 +232,29 @@ impl ViaRepr for DenseLayer {
 
     fn from_repr(repr: Self::In) -> Result<Self> {
         DenseLayer::from_parts(repr.weights, repr.bias)
+    }
+}
+
+/// The element type of an optimizer's state tensors, the field `dtype`
+/// beside them: that of the network it stepped. `f64` when the field is
+/// absent (written before `f32` networks trained) and when there are no
+/// tensors yet, whose element type is then chosen by the first step.
+#[derive(Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+enum ElementType {
+    #[serde(rename = "f32")]
+    F32,
+    #[default]
+    #[serde(rename = "f64")]
+    F64,
+}
+
+impl ElementType {
+    /// The element type of `state`'s tensors, `f64` if it has none.
+    fn of(state: &State) -> Self {
+        match state {
+            State::F32(_) => ElementType::F32,
+            State::Empty | State::F64(_) => ElementType::F64,
+        }
     }
 }
 
@@ -245,7 +277,8 @@ fn checked_state(
 }
 
 /// SGD's hyperparameters and velocities (empty before the first step with
-/// momentum). `non_finite` may be left out, for [`NonFinite::Refuse`].
+/// momentum), of element type `dtype`. `non_finite` may be left out, for
+/// [`NonFinite::Refuse`], and `dtype`, for `f64`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SgdRepr<V> {
@@ -254,11 +287,13 @@ struct SgdRepr<V> {
     weight_decay: f64,
     #[serde(default)]
     non_finite: NonFinite,
+    #[serde(default)]
+    dtype: ElementType,
     velocity: V,
 }
 
 impl ViaRepr for Sgd {
-    type Out<'a> = SgdRepr<&'a [ArrayD<f64>]>;
+    type Out<'a> = SgdRepr<StateRepr<'a>>;
     type In = SgdRepr<Vec<ArrayD<f64>>>;
 
     fn to_repr(&self) -> Self::Out<'_> {
@@ -267,7 +302,8 @@ impl ViaRepr for Sgd {
             momentum: self.momentum(),
             weight_decay: self.weight_decay(),
             non_finite: self.non_finite(),
-            velocity: &self.velocity,
+            dtype: ElementType::of(&self.velocity),
+            velocity: StateRepr(&self.velocity),
         }
     }
 
@@ -275,14 +311,70 @@ impl ViaRepr for Sgd {
         let sgd = Sgd::new(repr.learning_rate)?.with_momentum(repr.momentum)?;
         let sgd = sgd.with_weight_decay(repr.weight_decay)?;
         let mut sgd = sgd.with_non_finite(repr.non_finite);
-        sgd.velocity = checked_state("Sgd", "velocity", repr.velocity, false)?;
+        sgd.velocity = state("Sgd", "velocity", repr.dtype, repr.velocity, false)?;
         Ok(sgd)
     }
 }
 
+/// An optimizer's state as a list of tensors, empty if there is none.
+///
+/// `f32` tensors are written as `f32` numbers in a human-readable format
+/// (JSON: `f32`'s shortest digits) and widened exactly to `f64` in a binary
+/// one (bincode, CBOR). The reader reads them as `f64` whatever `dtype`
+/// says (a derived `Deserialize` reads the two apart) and rounds them to
+/// `f32` ([`state`]): a text's digits read as `f64` round back to the same
+/// `f32` (serde_json reads an `f32` so), and a binary format, which gives
+/// the type it is asked for, needs the `f64` it is asked for.
+struct StateRepr<'a>(&'a State);
+
+impl Serialize for StateRepr<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        match self.0 {
+            State::Empty => serializer.collect_seq(std::iter::empty::<ArrayD<f64>>()),
+            State::F32(tensors) if serializer.is_human_readable() => tensors.serialize(serializer),
+            State::F32(tensors) => {
+                serializer.collect_seq(tensors.iter().map(|t| t.mapv(f64::from)))
+            }
+            State::F64(tensors) => tensors.serialize(serializer),
+        }
+    }
+}
+
+/// Deserialized tensors as the state of a network of `dtype`: none if
+/// there are none. Every value must be finite (and, if `non_negative`, not
+/// below 0); for `f32`, each is rounded to the nearest `f32` (exact for
+/// what a save wrote), and one above `f32::MAX` is an error.
+fn state(
+    optimizer: &'static str,
+    name: &'static str,
+    dtype: ElementType,
+    tensors: Vec<ArrayD<f64>>,
+    non_negative: bool,
+) -> Result<State> {
+    let tensors = checked_state(optimizer, name, tensors, non_negative)?;
+    if tensors.is_empty() {
+        return Ok(State::Empty);
+    }
+    if dtype == ElementType::F64 {
+        return Ok(State::F64(tensors));
+    }
+    let narrow = |tensor: ArrayD<f64>| -> Result<ArrayD<f32>> {
+        for &v in &tensor {
+            f32::hyper(optimizer, name, v)?;
+        }
+        Ok(tensor.mapv(f32::round_from))
+    };
+    let tensors = tensors.into_iter().map(narrow);
+    Ok(State::F32(tensors.collect::<Result<_>>()?))
+}
+
 /// Adam's hyperparameters (`weight_decay` is decoupled, AdamW's, if
-/// `decoupled`), its step count and moments. `non_finite` may be left out,
-/// for [`NonFinite::Refuse`].
+/// `decoupled`), its step count and moments, of element type `dtype`.
+/// `non_finite` may be left out, for [`NonFinite::Refuse`], and `dtype`,
+/// for `f64`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AdamRepr<V> {
@@ -294,12 +386,14 @@ struct AdamRepr<V> {
     #[serde(default)]
     non_finite: NonFinite,
     steps: u64,
+    #[serde(default)]
+    dtype: ElementType,
     exp_avg: V,
     exp_avg_sq: V,
 }
 
 impl ViaRepr for Adam {
-    type Out<'a> = AdamRepr<&'a [ArrayD<f64>]>;
+    type Out<'a> = AdamRepr<StateRepr<'a>>;
     type In = AdamRepr<Vec<ArrayD<f64>>>;
 
     fn to_repr(&self) -> Self::Out<'_> {
@@ -311,8 +405,9 @@ impl ViaRepr for Adam {
             decoupled: self.decoupled,
             non_finite: self.non_finite(),
             steps: self.steps(),
-            exp_avg: &self.exp_avg,
-            exp_avg_sq: &self.exp_avg_sq,
+            dtype: ElementType::of(&self.exp_avg),
+            exp_avg: StateRepr(&self.exp_avg),
+            exp_avg_sq: StateRepr(&self.exp_avg_sq),
         }
     }
 
@@ -343,8 +438,8 @@ impl ViaRepr for Adam {
             ));
         }
         adam.steps = repr.steps;
-        adam.exp_avg = checked_state("Adam", "exp_avg", repr.exp_avg, false)?;
-        adam.exp_avg_sq = checked_state("Adam", "exp_avg_sq", repr.exp_avg_sq, true)?;
+        adam.exp_avg = state("Adam", "exp_avg", repr.dtype, repr.exp_avg, false)?;
+        adam.exp_avg_sq = state("Adam", "exp_avg_sq", repr.dtype, repr.exp_avg_sq, true)?;
         Ok(adam)
     }
 }
@@ -541,7 +636,7 @@ mod tests {
         let json = serde_json::to_string(&sgd).unwrap();
         assert_eq!(
             json,
-            r#"{"learning_rate":0.1,"momentum":0.0,"weight_decay":0.0,"non_finite":"Write","velocity":[]}"#
+            r#"{"learning_rate":0.1,"momentum":0.0,"weight_decay":0.0,"non_finite":"Write","dtype":"f64","velocity":[]}"#
         );
         let back: Sgd = serde_json::from_str(&json).unwrap();
         assert_eq!(back.non_finite(), NonFinite::Write);
@@ -693,5 +788,399 @@ mod tests {
             r#"{"active":{"v":1,"dim":[2],"data":[3,1]},"samples":2}"#,
             "ActivityStats: invalid active = 3: must not exceed samples = 2",
         );
+    }
+
+    // f32: layers in f32 numbers, optimizers' state in its element type.
+
+    /// `f32` bit patterns a lossy copy would change.
+    const SPECIAL_F32: [f32; 6] = [-0.0, 1e-45, -1.1754942e-38, f32::MAX, -1.0 / 3.0, 0.1];
+
+    /// `layer` through JSON and back: the same JSON again and the same
+    /// predictions, bit for bit, in f32.
+    fn round_trip32<T: Layer<f32> + Serialize + DeserializeOwned>(layer: &T) -> (T, String) {
+        let json = serde_json::to_string(layer).unwrap();
+        let back: T = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        let x = x().mapv(|v| v as f32);
+        let bits = |l: &T| l.predict(&x).unwrap().mapv(f32::to_bits);
+        assert_eq!(bits(&back), bits(layer), "{json}");
+        (back, json)
+    }
+
+    #[test]
+    fn f32_layers_round_trip_bit_for_bit_in_f32_numbers() {
+        let weights = Array2::from_shape_vec((3, 2), SPECIAL_F32.to_vec()).unwrap();
+        let dense = DenseLayer::from_parts(weights, array![0.2f32, -7.0]).unwrap();
+        let (back, json) = round_trip32(&dense);
+        let bits = |d: &DenseLayer<f32>| {
+            (d.weights().iter().chain(&d.bias()))
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&back), bits(&dense));
+        // f32's shortest digits, not the f64 value's: 0.1 and 0.2, not
+        // 0.10000000149011612.
+        assert_eq!(
+            json,
+            r#"{"weights":{"v":1,"dim":[3,2],"data":[-0.0,1e-45,-1.1754942e-38,3.4028235e+38,-0.33333334,0.1]},"bias":{"v":1,"dim":[2],"data":[0.2,-7.0]}}"#
+        );
+
+        let prelu = PReluLayer::from_slopes(array![0.1f32, -0.0, 1e-45]).unwrap();
+        let (back, json) = round_trip32(&prelu.at_zero(AtZero::Active));
+        assert_eq!(
+            json,
+            r#"{"slopes":{"v":1,"dim":[3],"data":[0.1,-0.0,1e-45]},"at_zero":"Active"}"#
+        );
+        let slopes = back.slopes().mapv(f32::to_bits);
+        assert_eq!(slopes, array![0.1f32, -0.0, 1e-45].mapv(f32::to_bits));
+
+        // An f64 layer's JSON rounds to nearest into an f32 one; serde_json
+        // refuses a value beyond f32.
+        let wide = json.replace("0.1", "0.1000000000000000055511151231257827");
+        let back: PReluLayer<f32> = serde_json::from_str(&wide).unwrap();
+        assert_eq!(back.slopes()[0], 0.1f32);
+        refused::<PReluLayer<f32>>(
+            r#"{"slopes":{"v":1,"dim":[1],"data":[1e39]}}"#,
+            "number out of range",
+        );
+    }
+
+    /// Dense(3, 4), ReLU, Dense(4, 2) in f32, the same for the same seed.
+    fn mlp32(seed: u64) -> crate::Sequential<f32> {
+        use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut net = crate::Sequential::new();
+        net.push(DenseLayer::<f32>::new(3, 4, &mut rng))
+            .push(ReluLayer::new())
+            .push(DenseLayer::<f32>::new(4, 2, &mut rng));
+        net
+    }
+
+    /// One training step of `net` on batch `k` (mse against a fixed target).
+    fn step32<O: Optimizer<f32>>(net: &mut crate::Sequential<f32>, optimizer: &mut O, k: usize) {
+        let x = x().mapv(|v| v as f32 * (1.0 + k as f32 / 4.0));
+        let y = net.forward(&x).unwrap();
+        let target = Array2::from_shape_fn(y.dim(), |(i, j)| (i + j + k) as f32 / 4.0);
+        let (_, grad) = crate::loss::mse(&y, &target).unwrap();
+        net.backward(&grad).unwrap();
+        optimizer.step(net).unwrap();
+    }
+
+    /// Every parameter's bits.
+    fn bits32(net: &mut crate::Sequential<f32>) -> Vec<Vec<u32>> {
+        (net.params().iter())
+            .map(|p| p.value.iter().map(|v| v.to_bits()).collect())
+            .collect()
+    }
+
+    /// Trains an f32 network with `optimizer` for three steps, takes the
+    /// optimizer through JSON (and the network through its parameters),
+    /// and steps the copy and the original three more times: the same bits
+    /// at every step. Returns the JSON.
+    fn resumes32<O>(optimizer: O) -> String
+    where
+        O: Optimizer<f32> + Optimizer<f64> + Serialize + DeserializeOwned,
+    {
+        let (mut net, mut optimizer) = (mlp32(1), optimizer);
+        for k in 0..3 {
+            step32(&mut net, &mut optimizer, k);
+        }
+        let json = serde_json::to_string(&optimizer).unwrap();
+        let mut restored: O = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&restored).unwrap(), json);
+        let mut copy = mlp32(2);
+        for (to, from) in copy.params().iter_mut().zip(net.params()) {
+            to.value.assign(&from.value);
+        }
+        assert_eq!(bits32(&mut copy), bits32(&mut net));
+        for k in 3..6 {
+            step32(&mut net, &mut optimizer, k);
+            step32(&mut copy, &mut restored, k);
+            assert_eq!(bits32(&mut copy), bits32(&mut net), "step {k}: {json}");
+        }
+
+        // Its state is f32: an f64 network is another optimizer's.
+        let mut wide = DenseLayer::from_parts(array![[1.0, 2.0]], array![0.0, 0.0]).unwrap();
+        wide.forward(&array![[1.0]]).unwrap();
+        wide.backward(&array![[1.0, 1.0]]).unwrap();
+        let err = Optimizer::<f64>::step(&mut restored, &mut wide).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LayerError::StateElementType {
+                    state: "f32",
+                    params: "f64",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(wide.weights(), array![[1.0, 2.0]], "unchanged");
+        json
+    }
+
+    #[test]
+    fn optimizers_that_stepped_an_f32_network_resume_with_the_same_bits() {
+        let sgd = Sgd::new(0.1).unwrap().with_momentum(0.9).unwrap();
+        let json = resumes32(sgd.with_weight_decay(0.01).unwrap());
+        assert!(
+            json.contains(r#""dtype":"f32","velocity":[{"v":1,"#),
+            "{json}"
+        );
+        let adam = Adam::new(0.01).unwrap().with_weight_decay(0.1).unwrap();
+        let json = resumes32(adam);
+        assert!(
+            json.contains(r#""steps":3,"dtype":"f32","exp_avg":["#),
+            "{json}"
+        );
+        resumes32(
+            Adam::new(0.01)
+                .unwrap()
+                .with_betas(0.5, 0.9)
+                .unwrap()
+                .with_decoupled_weight_decay(0.1)
+                .unwrap(),
+        );
+        // The state in f32's shortest digits, as the layers' parameters.
+        let sgd: Sgd = serde_json::from_str(&resumes32(
+            Sgd::new(0.5).unwrap().with_momentum(0.5).unwrap(),
+        ))
+        .unwrap();
+        let State::F32(velocity) = &sgd.velocity else {
+            panic!("{:?}", sgd.velocity)
+        };
+        let json = serde_json::to_string(&sgd).unwrap();
+        let first = velocity[0].iter().next().unwrap();
+        assert!(
+            json.contains(&format!("[{first:?},")),
+            "{first:?} in {json}"
+        );
+    }
+
+    #[test]
+    fn an_f64_state_or_one_without_dtype_steps_f64_networks_only() {
+        let one = r#"{"v":1,"dim":[1,1],"data":[0.5]}"#;
+        let bias = r#"{"v":1,"dim":[1],"data":[0.25]}"#;
+        let sgd = |dtype: &str| {
+            format!(
+                r#"{{"learning_rate":0.1,"momentum":0.5,"weight_decay":0.0,{dtype}"velocity":[{one},{bias}]}}"#
+            )
+        };
+        let step = |sgd: &mut Sgd| {
+            let mut narrow = DenseLayer::from_parts(array![[1.0f32]], array![0.0f32]).unwrap();
+            narrow.forward(&array![[1.0f32]]).unwrap();
+            narrow.backward(&array![[1.0f32]]).unwrap();
+            let narrow_err = Optimizer::<f32>::step(sgd, &mut narrow);
+            let mut wide = DenseLayer::from_parts(array![[1.0]], array![0.0]).unwrap();
+            wide.forward(&array![[1.0]]).unwrap();
+            wide.backward(&array![[1.0]]).unwrap();
+            let wide_err = Optimizer::<f64>::step(sgd, &mut wide);
+            (
+                narrow_err,
+                wide_err,
+                narrow.weights()[[0, 0]],
+                wide.weights()[[0, 0]],
+            )
+        };
+        // Written before f32 networks trained: no dtype, f64.
+        for json in [sgd(""), sgd(r#""dtype":"f64","#)] {
+            let mut back: Sgd = serde_json::from_str(&json).unwrap();
+            let (narrow, wide, narrow_w, wide_w) = step(&mut back);
+            assert!(
+                matches!(
+                    narrow,
+                    Err(LayerError::StateElementType {
+                        state: "f64",
+                        params: "f32",
+                        ..
+                    })
+                ),
+                "{narrow:?}"
+            );
+            assert_eq!(narrow_w, 1.0, "unchanged");
+            assert_eq!(wide, Ok(()));
+            assert_eq!(wide_w, 1.0 - 0.1 * (0.5 * 0.5 + 1.0));
+        }
+        let mut back: Sgd = serde_json::from_str(&sgd(r#""dtype":"f32","#)).unwrap();
+        let (narrow, wide, narrow_w, _) = step(&mut back);
+        assert_eq!(narrow, Ok(()));
+        assert_eq!(narrow_w, 1.0 - 0.1 * (0.5 * 0.5 + 1.0));
+        assert!(matches!(
+            wide,
+            Err(LayerError::StateElementType { state: "f32", .. })
+        ));
+
+        // With no tensors (before the first step), dtype says nothing: the
+        // next step chooses.
+        let fresh = r#"{"learning_rate":0.1,"momentum":0.5,"weight_decay":0.0,"dtype":"f32","velocity":[]}"#;
+        let mut back: Sgd = serde_json::from_str(fresh).unwrap();
+        let (narrow, wide, _, _) = step(&mut back);
+        assert_eq!(narrow, Ok(()));
+        assert!(wide.is_err(), "the f32 step chose");
+
+        refused::<Sgd>(
+            &sgd(r#""dtype":"f16","#),
+            "unknown variant `f16`, expected `f32` or `f64`",
+        );
+    }
+
+    #[test]
+    fn an_f32_state_rounds_to_nearest_and_refuses_what_overflows_f32() {
+        let adam = |exp_avg: &str| {
+            format!(
+                r#"{{"learning_rate":0.1,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0.0,"decoupled":false,"steps":1,"dtype":"f32","exp_avg":[{{"v":1,"dim":[2],"data":{exp_avg}}}],"exp_avg_sq":[{{"v":1,"dim":[2],"data":[1.0,2.0]}}]}}"#
+            )
+        };
+        // A binary format carries an f32 state widened exactly: it reads
+        // back as it was. Other digits round to nearest.
+        let back: Adam = serde_json::from_str(&adam("[0.10000000149011612,0.1]")).unwrap();
+        let State::F32(exp_avg) = &back.exp_avg else {
+            panic!("{:?}", back.exp_avg)
+        };
+        assert_eq!(
+            exp_avg[0].mapv(f32::to_bits),
+            array![0.1f32, 0.1].into_dyn().mapv(f32::to_bits)
+        );
+        assert!(matches!(back.exp_avg_sq, State::F32(_)));
+        let max = f64::from(f32::MAX);
+        assert!(serde_json::from_str::<Adam>(&adam(&format!("[{max:e},-1e-50]"))).is_ok());
+        refused::<Adam>(
+            &adam("[0.5,1e300]"),
+            "Adam: invalid exp_avg = 1e300: overflows f32, the element type",
+        );
+        refused::<Adam>(
+            &adam("[-3.5e38,0.0]"),
+            "Adam: invalid exp_avg = -3.5e38: overflows f32, the element type",
+        );
+    }
+
+    /// `serde_json`'s serializer saying that it is not human-readable, as a
+    /// binary format's (bincode, CBOR) does, for the value at the top.
+    struct Binary<'a>(&'a mut serde_json::Serializer<Vec<u8>>);
+
+    /// `Binary`'s methods: `serde_json`'s.
+    macro_rules! forward {
+        ($($method:ident($($arg:ident: $type:ty),*);)*) => {$(
+            fn $method(self, $($arg: $type),*) -> std::result::Result<(), serde_json::Error> {
+                self.0.$method($($arg),*)
+            }
+        )*};
+    }
+
+    type Json<'a> = &'a mut serde_json::Serializer<Vec<u8>>;
+
+    impl<'a> Serializer for Binary<'a> {
+        type Ok = ();
+        type Error = serde_json::Error;
+        type SerializeSeq = <Json<'a> as Serializer>::SerializeSeq;
+        type SerializeTuple = <Json<'a> as Serializer>::SerializeTuple;
+        type SerializeTupleStruct = <Json<'a> as Serializer>::SerializeTupleStruct;
+        type SerializeTupleVariant = <Json<'a> as Serializer>::SerializeTupleVariant;
+        type SerializeMap = <Json<'a> as Serializer>::SerializeMap;
+        type SerializeStruct = <Json<'a> as Serializer>::SerializeStruct;
+        type SerializeStructVariant = <Json<'a> as Serializer>::SerializeStructVariant;
+
+        fn is_human_readable(&self) -> bool {
+            false
+        }
+
+        forward! {
+            serialize_bool(v: bool); serialize_i8(v: i8); serialize_i16(v: i16);
+            serialize_i32(v: i32); serialize_i64(v: i64); serialize_u8(v: u8);
+            serialize_u16(v: u16); serialize_u32(v: u32); serialize_u64(v: u64);
+            serialize_f32(v: f32); serialize_f64(v: f64); serialize_char(v: char);
+            serialize_str(v: &str); serialize_bytes(v: &[u8]); serialize_none();
+            serialize_unit(); serialize_unit_struct(name: &'static str);
+            serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+        }
+
+        fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> serde_json::Result<()> {
+            self.0.serialize_some(v)
+        }
+        fn serialize_newtype_struct<T: ?Sized + Serialize>(
+            self,
+            name: &'static str,
+            v: &T,
+        ) -> serde_json::Result<()> {
+            self.0.serialize_newtype_struct(name, v)
+        }
+        fn serialize_newtype_variant<T: ?Sized + Serialize>(
+            self,
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            v: &T,
+        ) -> serde_json::Result<()> {
+            self.0.serialize_newtype_variant(name, index, variant, v)
+        }
+        fn serialize_seq(self, len: Option<usize>) -> serde_json::Result<Self::SerializeSeq> {
+            self.0.serialize_seq(len)
+        }
+        fn serialize_tuple(self, len: usize) -> serde_json::Result<Self::SerializeTuple> {
+            self.0.serialize_tuple(len)
+        }
+        fn serialize_tuple_struct(
+            self,
+            name: &'static str,
+            len: usize,
+        ) -> serde_json::Result<Self::SerializeTupleStruct> {
+            self.0.serialize_tuple_struct(name, len)
+        }
+        fn serialize_tuple_variant(
+            self,
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize,
+        ) -> serde_json::Result<Self::SerializeTupleVariant> {
+            self.0.serialize_tuple_variant(name, index, variant, len)
+        }
+        fn serialize_map(self, len: Option<usize>) -> serde_json::Result<Self::SerializeMap> {
+            self.0.serialize_map(len)
+        }
+        fn serialize_struct(
+            self,
+            name: &'static str,
+            len: usize,
+        ) -> serde_json::Result<Self::SerializeStruct> {
+            self.0.serialize_struct(name, len)
+        }
+        fn serialize_struct_variant(
+            self,
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize,
+        ) -> serde_json::Result<Self::SerializeStructVariant> {
+            self.0.serialize_struct_variant(name, index, variant, len)
+        }
+    }
+
+    #[test]
+    fn a_binary_format_gets_an_f32_state_widened_exactly() {
+        let state = State::F32(vec![array![0.1f32, -0.0, 1e-45].into_dyn()]);
+        let written = |human_readable: bool| {
+            let mut json = serde_json::Serializer::new(Vec::new());
+            if human_readable {
+                StateRepr(&state).serialize(&mut json).unwrap();
+            } else {
+                StateRepr(&state).serialize(Binary(&mut json)).unwrap();
+            }
+            String::from_utf8(json.into_inner()).unwrap()
+        };
+        assert_eq!(
+            written(true),
+            r#"[{"v":1,"dim":[3],"data":[0.1,-0.0,1e-45]}]"#
+        );
+        let widened =
+            r#"[{"v":1,"dim":[3],"data":[0.10000000149011612,-0.0,1.401298464324817e-45]}]"#;
+        assert_eq!(written(false), widened);
+        // What the reader asks for, f64, whatever dtype says: what is
+        // written reads back as it was, either way.
+        for json in [written(true), written(false)] {
+            let tensors: Vec<ArrayD<f64>> = serde_json::from_str(&json).unwrap();
+            let back = super::state("Sgd", "velocity", ElementType::F32, tensors, false).unwrap();
+            assert_eq!(back, state, "{json}");
+        }
     }
 }

@@ -3,11 +3,11 @@
 
 use ndarray::{ArrayD, Zip};
 
-use super::{check_grads, check_state, zeros_like, NonFinite, NonFiniteAt, Optimizer};
+use super::{check_grads, zeros_like, NonFinite, NonFiniteAt, Optimizer, State};
 use crate::validate::hyper;
 #[cfg(doc)]
 use crate::LayerError;
-use crate::{Layer, Param, Result};
+use crate::{Float, Layer, Param, Result};
 
 const OPTIMIZER: &str = "Adam";
 
@@ -40,7 +40,7 @@ const OPTIMIZER: &str = "Adam";
 /// ```
 /// use rectify::{ndarray::array, Adam, DenseLayer, Layer};
 ///
-/// let mut dense = DenseLayer::from_parts(array![[1.0, 2.0]], array![0.0, 0.0])?;
+/// let mut dense = DenseLayer::<f64>::from_parts(array![[1.0, 2.0]], array![0.0, 0.0])?;
 /// let mut adam = Adam::new(0.1)?;
 /// dense.forward(&array![[1.0]])?;
 /// dense.backward(&array![[0.5, -100.0]])?;
@@ -63,9 +63,9 @@ pub struct Adam {
     /// Successful steps so far; the moments exist from the first.
     pub(crate) steps: u64,
     /// The first moments `m`, one per parameter.
-    pub(crate) exp_avg: Vec<ArrayD<f64>>,
+    pub(crate) exp_avg: State,
     /// The second moments `v`, one per parameter.
-    pub(crate) exp_avg_sq: Vec<ArrayD<f64>>,
+    pub(crate) exp_avg_sq: State,
 }
 
 impl Adam {
@@ -97,8 +97,8 @@ impl Adam {
             decoupled: false,
             non_finite: NonFinite::Refuse,
             steps: 0,
-            exp_avg: Vec::new(),
-            exp_avg_sq: Vec::new(),
+            exp_avg: State::Empty,
+            exp_avg_sq: State::Empty,
         })
     }
 
@@ -373,7 +373,7 @@ impl Adam {
     /// assert_eq!((wider.weights(), adam.steps()), (array![[1.0, 1.0]].view(), 1));
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
+    pub fn step<A: Float, L: Layer<A> + ?Sized>(&mut self, layer: &mut L) -> Result<()> {
         hyper(OPTIMIZER, "steps", self.steps as f64).require(
             self.steps < u64::MAX,
             "no step can follow the last count (u64)",
@@ -381,17 +381,16 @@ impl Adam {
         let mut params = layer.params();
         check_grads(OPTIMIZER, &params)?;
         // The moments of the first step, kept only if it succeeds.
-        let fresh = if self.steps == 0 {
-            Some((zeros_like(&params), zeros_like(&params)))
-        } else {
-            check_state(OPTIMIZER, &self.exp_avg, &params)?;
-            None
-        };
+        let kept = self.exp_avg.checked(OPTIMIZER, &params)?;
+        let fresh = kept
+            .is_none()
+            .then(|| (zeros_like(&params), zeros_like(&params)));
         let update = self.update(self.steps + 1); // below u64::MAX, checked above
         if self.non_finite == NonFinite::Refuse {
-            let (exp_avg, exp_avg_sq) = match &fresh {
-                Some((m, v)) => (m, v),
-                None => (&self.exp_avg, &self.exp_avg_sq),
+            let (exp_avg, exp_avg_sq) = match (&fresh, kept, self.exp_avg_sq.get::<A>()) {
+                (Some((m, v)), _, _) => (m, v),
+                (None, Some(m), Some(v)) => (m, v),
+                _ => unreachable!("exp_avg_sq is kept with exp_avg"),
             };
             let moments = exp_avg.iter().zip(exp_avg_sq);
             for (i, (p, (m, v))) in params.iter().zip(moments).enumerate() {
@@ -402,10 +401,12 @@ impl Adam {
             }
         }
         if let Some((m, v)) = fresh {
-            (self.exp_avg, self.exp_avg_sq) = (m, v);
+            (self.exp_avg, self.exp_avg_sq) = (State::of(m), State::of(v));
         }
         self.steps += 1;
-        let moments = self.exp_avg.iter_mut().zip(&mut self.exp_avg_sq);
+        let exp_avg = self.exp_avg.get_mut::<A>().expect("checked, or just made");
+        let exp_avg_sq = self.exp_avg_sq.get_mut::<A>().expect("kept with exp_avg");
+        let moments = exp_avg.iter_mut().zip(exp_avg_sq);
         for (p, (m, v)) in params.iter_mut().zip(moments) {
             update.array(p, m, v);
         }
@@ -413,7 +414,7 @@ impl Adam {
     }
 
     /// The constants of step `t`.
-    fn update(&self, t: u64) -> Update {
+    fn update<A: Float>(&self, t: u64) -> Update<A> {
         let (lr, beta1, beta2) = (self.learning_rate, self.beta1, self.beta2);
         let (l2, shrink) = if self.decoupled {
             (0.0, 1.0 - lr * self.weight_decay)
@@ -422,35 +423,38 @@ impl Adam {
         };
         // Python floats in PyTorch: `beta ** step` is C's pow.
         let t = t as f64;
+        // Then each rounded to the element type, as a scalar argument of a
+        // PyTorch kernel is.
+        let round = A::round_from;
         Update {
-            l2,
-            shrink,
-            lerp_weight: 1.0 - beta1,
-            beta2,
-            one_minus_beta2: 1.0 - beta2,
-            step_size: lr / (1.0 - beta1.powf(t)),
-            bias_correction2_sqrt: (1.0 - beta2.powf(t)).sqrt(),
-            eps: self.eps,
+            l2: round(l2),
+            shrink: round(shrink),
+            lerp_weight: round(1.0 - beta1),
+            beta2: round(beta2),
+            one_minus_beta2: round(1.0 - beta2),
+            step_size: round(lr / (1.0 - beta1.powf(t))),
+            bias_correction2_sqrt: round((1.0 - beta2.powf(t)).sqrt()),
+            eps: round(self.eps),
         }
     }
 }
 
 /// One step's constants, the same for every element.
 #[derive(Debug, Clone, Copy)]
-struct Update {
+struct Update<A> {
     /// L2 decay, 0 if none or decoupled.
-    l2: f64,
+    l2: A,
     /// `1 − lr·λ` for decoupled decay, else 1.
-    shrink: f64,
-    lerp_weight: f64,
-    beta2: f64,
-    one_minus_beta2: f64,
-    step_size: f64,
-    bias_correction2_sqrt: f64,
-    eps: f64,
+    shrink: A,
+    lerp_weight: A,
+    beta2: A,
+    one_minus_beta2: A,
+    step_size: A,
+    bias_correction2_sqrt: A,
+    eps: A,
 }
 
-impl Update {
+impl<A: Float> Update<A> {
     /// Updates `w` and its moments `m` and `v` from its gradient `g`.
     ///
     /// Rounded as PyTorch's CPU kernels round on x86-64 with AVX2 (their
@@ -461,15 +465,15 @@ impl Update {
     /// `denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)`,
     /// `param.addcdiv_(exp_avg, denom, value=−step_size)`.
     #[inline(always)]
-    fn element(&self, w: &mut f64, g: f64, m: &mut f64, v: &mut f64) {
+    fn element(&self, w: &mut A, g: A, m: &mut A, v: &mut A) {
         (*w, *m, *v) = self.next(*w, g, *m, *v);
     }
 
     /// `(w, m, v)` after one step from gradient `g`, as
     /// [`element`](Self::element) writes them.
     #[inline(always)]
-    fn next(&self, w: f64, g: f64, m: f64, v: f64) -> (f64, f64, f64) {
-        let g = if self.l2 == 0.0 {
+    fn next(&self, w: A, g: A, m: A, v: A) -> (A, A, A) {
+        let g = if self.l2 == A::zero() {
             g
         } else {
             w.mul_add(self.l2, g)
@@ -483,7 +487,7 @@ impl Update {
 
     /// Whether the new value and moments of an element would be finite.
     #[inline(always)]
-    fn finite(&self, w: f64, g: f64, m: f64, v: f64) -> bool {
+    fn finite(&self, w: A, g: A, m: A, v: A) -> bool {
         let (w, m, v) = self.next(w, g, m, v);
         w.is_finite() & m.is_finite() & v.is_finite()
     }
@@ -491,7 +495,7 @@ impl Update {
     /// [`finite`](Self::finite) for every element of slices of one length,
     /// in one pass without an early exit, which the compiler vectorizes.
     #[inline(always)]
-    fn all_finite_slices(&self, w: &[f64], g: &[f64], m: &[f64], v: &[f64]) -> bool {
+    fn all_finite_slices(&self, w: &[A], g: &[A], m: &[A], v: &[A]) -> bool {
         let elements = w.iter().zip(g).zip(m.iter().zip(v));
         elements.fold(true, |ok, ((&w, &g), (&m, &v))| {
             ok & self.finite(w, g, m, v)
@@ -501,7 +505,7 @@ impl Update {
     /// Whether the update of `p` and its moments `m` and `v` would leave
     /// every value finite, computed as [`array`](Self::array) computes it
     /// (the same bits), without writing.
-    fn all_finite(&self, p: &Param<'_>, m: &ArrayD<f64>, v: &ArrayD<f64>) -> bool {
+    fn all_finite(&self, p: &Param<'_, A>, m: &ArrayD<A>, v: &ArrayD<A>) -> bool {
         let slices = (p.value.as_slice(), p.grad.as_slice());
         if let ((Some(w), Some(g)), Some(m), Some(v)) = (slices, m.as_slice(), v.as_slice()) {
             #[cfg(target_arch = "x86_64")]
@@ -520,9 +524,9 @@ impl Update {
     /// located.
     fn first_non_finite(
         &self,
-        p: &Param<'_>,
-        m: &ArrayD<f64>,
-        v: &ArrayD<f64>,
+        p: &Param<'_, A>,
+        m: &ArrayD<A>,
+        v: &ArrayD<A>,
     ) -> Option<NonFiniteAt> {
         let elements = p.value.iter().zip(&p.grad).zip(m.iter().zip(v));
         elements.enumerate().find_map(|(i, ((&w, &g), (&m, &v)))| {
@@ -533,7 +537,7 @@ impl Update {
 
     /// [`element`](Self::element) over slices of one length.
     #[inline(always)]
-    fn slices(&self, w: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
+    fn slices(&self, w: &mut [A], g: &[A], m: &mut [A], v: &mut [A]) {
         let moments = m.iter_mut().zip(v.iter_mut());
         for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(moments) {
             self.element(w, g, m, v);
@@ -544,7 +548,7 @@ impl Update {
     /// when all four are in standard layout (with hardware fused
     /// multiply-adds where the CPU has them, else through libm's `fma`),
     /// element by element otherwise. Every path gives the same bits.
-    fn array(&self, p: &mut Param<'_>, m: &mut ArrayD<f64>, v: &mut ArrayD<f64>) {
+    fn array(&self, p: &mut Param<'_, A>, m: &mut ArrayD<A>, v: &mut ArrayD<A>) {
         let slices = (p.value.as_slice_mut(), p.grad.as_slice());
         if let ((Some(w), Some(g)), Some(m), Some(v)) = (slices, m.as_slice_mut(), v.as_slice_mut())
         {
@@ -571,7 +575,7 @@ impl Update {
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn slices_fma(update: &Update, w: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
+unsafe fn slices_fma<A: Float>(update: &Update<A>, w: &mut [A], g: &[A], m: &mut [A], v: &mut [A]) {
     update.slices(w, g, m, v);
 }
 
@@ -582,24 +586,24 @@ unsafe fn slices_fma(update: &Update, w: &mut [f64], g: &[f64], m: &mut [f64], v
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn all_finite_fma(update: &Update, w: &[f64], g: &[f64], m: &[f64], v: &[f64]) -> bool {
+unsafe fn all_finite_fma<A: Float>(update: &Update<A>, w: &[A], g: &[A], m: &[A], v: &[A]) -> bool {
     update.all_finite_slices(w, g, m, v)
 }
 
-impl Optimizer for Adam {
-    fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
+impl<A: Float> Optimizer<A> for Adam {
+    fn step(&mut self, layer: &mut dyn Layer<A>) -> Result<()> {
         Adam::step(self, layer)
     }
 }
 
 /// `start + weight·(end − start)`, rounded as `torch.lerp` rounds it: one
 /// fused multiply-add from the nearer end.
-fn lerp(start: f64, end: f64, weight: f64) -> f64 {
+fn lerp<A: Float>(start: A, end: A, weight: A) -> A {
     let difference = end - start;
-    if weight.abs() < 0.5 {
+    if weight.abs() < A::round_from(0.5) {
         weight.mul_add(difference, start)
     } else {
-        (weight - 1.0).mul_add(difference, end)
+        (weight - A::one()).mul_add(difference, end)
     }
 }
 
@@ -932,8 +936,11 @@ mod tests {
         assert!(w[0].is_nan());
         assert_eq!(w[1], 2.0 - 0.1 * 0.0); // m / √v = 1e199 / inf = 0
         assert_relative_eq!(w[2], 2.9, max_relative = 1e-7);
-        assert!(adam.exp_avg[0][0].is_nan() && adam.exp_avg_sq[0][0].is_nan());
-        assert_eq!(adam.exp_avg_sq[0][1], f64::INFINITY);
+        assert!(
+            adam.exp_avg.get::<f64>().unwrap()[0][0].is_nan()
+                && adam.exp_avg_sq.get::<f64>().unwrap()[0][0].is_nan()
+        );
+        assert_eq!(adam.exp_avg_sq.get::<f64>().unwrap()[0][1], f64::INFINITY);
         assert_eq!(adam.steps(), 1);
     }
 

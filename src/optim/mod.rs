@@ -11,9 +11,11 @@ mod sgd;
 pub use adam::Adam;
 pub use sgd::Sgd;
 
-use ndarray::ArrayD;
+use std::any::Any;
 
-use crate::{Layer, LayerError, Param, Result};
+use ndarray::{ArrayD, ArrayViewMutD};
+
+use crate::{Float, Layer, LayerError, Param, Result};
 
 /// Something that updates a layer's parameters from the gradients of its
 /// last backward: [`Sgd`] or [`Adam`], chosen at run time as a
@@ -35,7 +37,7 @@ use crate::{Layer, LayerError, Param, Result};
 /// }
 /// # Ok::<(), rectify::LayerError>(())
 /// ```
-pub trait Optimizer: Send {
+pub trait Optimizer<A: Float = f64>: Send {
     /// Updates `layer`'s parameters in place from the gradients of its last
     /// backward.
     ///
@@ -48,7 +50,7 @@ pub trait Optimizer: Send {
     /// [`NonFinite::Write`], [`LayerError::NonFiniteUpdate`] if the step
     /// would write a NaN or an infinity; nothing changes then, neither the
     /// layer nor the optimizer.
-    fn step(&mut self, layer: &mut dyn Layer) -> Result<()>;
+    fn step(&mut self, layer: &mut dyn Layer<A>) -> Result<()>;
 }
 
 /// What an optimizer step does when it would write a NaN or an infinity
@@ -136,12 +138,12 @@ impl NonFiniteAt {
     /// The parameter's new value `w` at element `index` if it is not
     /// finite, else the first of the new `states` (by name) that is not.
     #[inline(always)]
-    fn find(index: usize, grad: f64, w: f64, states: &[(&'static str, f64)]) -> Option<Self> {
-        let at = |state, value| NonFiniteAt {
+    fn find<A: Float>(index: usize, grad: A, w: A, states: &[(&'static str, A)]) -> Option<Self> {
+        let at = |state, value: A| NonFiniteAt {
             index,
             state,
-            value,
-            grad,
+            value: value.widen(),
+            grad: grad.widen(),
         };
         if !w.is_finite() {
             return Some(at(None, w));
@@ -177,7 +179,7 @@ impl NonFiniteAt {
 }
 
 /// Errors unless every gradient has its parameter's shape.
-fn check_grads(optimizer: &'static str, params: &[Param<'_>]) -> Result<()> {
+fn check_grads<A: Float>(optimizer: &'static str, params: &[Param<'_, A>]) -> Result<()> {
     match params.iter().find(|p| p.grad.shape() != p.value.shape()) {
         Some(p) => Err(LayerError::shape(
             optimizer,
@@ -192,7 +194,11 @@ fn check_grads(optimizer: &'static str, params: &[Param<'_>]) -> Result<()> {
 
 /// Errors unless `params` are as many as the `state` buffers, each of its
 /// buffer's shape.
-fn check_state(optimizer: &'static str, state: &[ArrayD<f64>], params: &[Param<'_>]) -> Result<()> {
+fn check_state<A: Float>(
+    optimizer: &'static str,
+    state: &[ArrayD<A>],
+    params: &[Param<'_, A>],
+) -> Result<()> {
     let fits = params.len() == state.len()
         && (state.iter().zip(params)).all(|(s, p)| s.shape() == p.value.shape());
     if fits {
@@ -206,7 +212,7 @@ fn check_state(optimizer: &'static str, state: &[ArrayD<f64>], params: &[Param<'
 }
 
 /// One zero buffer per parameter, of its shape.
-fn zeros_like(params: &[Param<'_>]) -> Vec<ArrayD<f64>> {
+fn zeros_like<A: Float>(params: &[Param<'_, A>]) -> Vec<ArrayD<A>> {
     params
         .iter()
         .map(|p| ArrayD::zeros(p.value.raw_dim()))
@@ -215,6 +221,89 @@ fn zeros_like(params: &[Param<'_>]) -> Vec<ArrayD<f64>> {
 
 /// A layer that is nothing but parameters with given gradients, for the
 /// optimizers' tests.
+/// An optimizer's per-parameter tensors (velocities, moments), in the
+/// element type of the network it steps: none before the first step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) enum State {
+    #[default]
+    Empty,
+    F32(Vec<ArrayD<f32>>),
+    F64(Vec<ArrayD<f64>>),
+}
+
+impl State {
+    /// The state of a network of `A`s.
+    pub(crate) fn of<A: Float>(tensors: Vec<ArrayD<A>>) -> Self {
+        let tensors: Box<dyn Any> = Box::new(tensors);
+        match tensors.downcast::<Vec<ArrayD<f32>>>() {
+            Ok(f32s) => State::F32(*f32s),
+            Err(other) => State::F64(*other.downcast().expect("Float is f32 or f64")),
+        }
+    }
+
+    /// The tensors, if any, and if they are `A`s.
+    pub(crate) fn get<A: Float>(&self) -> Option<&Vec<ArrayD<A>>> {
+        match self {
+            State::Empty => None,
+            State::F32(tensors) => (tensors as &dyn Any).downcast_ref(),
+            State::F64(tensors) => (tensors as &dyn Any).downcast_ref(),
+        }
+    }
+
+    /// [`get`](Self::get), mutably.
+    pub(crate) fn get_mut<A: Float>(&mut self) -> Option<&mut Vec<ArrayD<A>>> {
+        match self {
+            State::Empty => None,
+            State::F32(tensors) => (tensors as &mut dyn Any).downcast_mut(),
+            State::F64(tensors) => (tensors as &mut dyn Any).downcast_mut(),
+        }
+    }
+
+    /// [`Redo`](crate::Redo)'s reset hook: hands `reset` each tensor, if
+    /// they are `A`s, with its parameter's position in `params()`.
+    pub(crate) fn each_mut<A: Float>(
+        &mut self,
+        reset: &mut dyn FnMut(usize, ArrayViewMutD<'_, A>),
+    ) {
+        for (i, tensor) in self.get_mut::<A>().into_iter().flatten().enumerate() {
+            reset(i, tensor.view_mut());
+        }
+    }
+
+    /// The element type of the tensors, if any.
+    fn element_type(&self) -> Option<&'static str> {
+        match self {
+            State::Empty => None,
+            State::F32(_) => Some(f32::NAME),
+            State::F64(_) => Some(f64::NAME),
+        }
+    }
+
+    /// The tensors for a step of `params`, checked: the kept ones, or
+    /// `None` if there are none yet.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::StateElementType`] if they are of another element
+    /// type, [`LayerError::StateMismatch`] if their number or shapes differ
+    /// from the parameters'.
+    pub(crate) fn checked<A: Float>(
+        &self,
+        optimizer: &'static str,
+        params: &[Param<'_, A>],
+    ) -> Result<Option<&Vec<ArrayD<A>>>> {
+        match (self.get::<A>(), self.element_type()) {
+            (Some(state), _) => check_state(optimizer, state, params).map(|()| Some(state)),
+            (None, None) => Ok(None),
+            (None, Some(state)) => Err(LayerError::StateElementType {
+                layer: optimizer,
+                state,
+                params: A::NAME,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tensors {
     use ndarray::{Array2, ArrayD, ArrayRef2};

@@ -2,11 +2,11 @@
 
 use ndarray::{ArrayD, Zip};
 
-use super::{check_grads, check_state, zeros_like, NonFinite, NonFiniteAt, Optimizer};
+use super::{check_grads, zeros_like, NonFinite, NonFiniteAt, Optimizer, State};
 use crate::validate::hyper;
 #[cfg(doc)]
 use crate::{Adam, LayerError};
-use crate::{Layer, Param, Result};
+use crate::{Float, Layer, Param, Result};
 
 const OPTIMIZER: &str = "Sgd";
 
@@ -18,6 +18,15 @@ const OPTIMIZER: &str = "Sgd";
 /// v ← momentum · v + g            (v ← g on the first step; skipped if momentum = 0)
 /// w ← w − learning_rate · v       (v is g if momentum = 0)
 /// ```
+///
+/// Each line is rounded as PyTorch's CPU kernels round it on x86-64 (AVX2
+/// or AVX-512, which fuse the multiply-adds): `g + weight_decay·w` and
+/// `w − learning_rate·v` are one fused multiply-add each
+/// (`grad.add(param, alpha=weight_decay)`, `param.add_(buf, alpha=-lr)`),
+/// `momentum·v + g` a product and a sum (`buf.mul_(momentum).add_(grad)`),
+/// with the hyperparameters rounded to the element type. So a step gives
+/// `torch.optim.SGD`'s bits, in `f64` and in `f32`
+/// (`tests/adam_pytorch.rs`).
 ///
 /// The velocities are kept per parameter, by position in
 /// [`Layer::params`], so one `Sgd` steps one layer (or one
@@ -45,35 +54,94 @@ pub struct Sgd {
     weight_decay: f64,
     non_finite: NonFinite,
     /// One buffer per parameter; empty until the first step with momentum.
-    pub(crate) velocity: Vec<ArrayD<f64>>,
+    pub(crate) velocity: State,
 }
 
 /// One step's constants, the same for every element.
 #[derive(Debug, Clone, Copy)]
-struct Rule {
-    lr: f64,
-    momentum: f64,
-    decay: f64,
+struct Rule<A> {
+    lr: A,
+    momentum: A,
+    decay: A,
     /// Whether this is the first step with momentum (`v ← g`).
     first: bool,
 }
 
-impl Rule {
+impl<A: Float> Rule<A> {
     /// `(w, v)` after one step from gradient `g`; `v` is the velocity with
     /// momentum, else the decayed gradient (and not kept).
+    ///
+    /// Rounded as PyTorch's CPU kernels round (see [`Sgd`]): the decay and
+    /// the update are fused multiply-adds, as `torch.add(…, alpha=…)` is.
     #[inline(always)]
-    fn next(&self, w: f64, g: f64, v: f64) -> (f64, f64) {
-        let g = if self.decay == 0.0 {
+    fn next(&self, w: A, g: A, v: A) -> (A, A) {
+        let g = if self.decay == A::zero() {
             g
         } else {
-            g + self.decay * w
+            w.mul_add(self.decay, g)
         };
-        let v = if self.momentum == 0.0 || self.first {
+        let v = if self.momentum == A::zero() || self.first {
             g
         } else {
             self.momentum * v + g
         };
-        (w - self.lr * v, v)
+        (v.mul_add(-self.lr, w), v)
+    }
+
+    /// Whether every element's new value would be finite, for slices of
+    /// one length (`v` `None` when there are no velocities yet): one pass
+    /// without an early exit, which the compiler vectorizes.
+    #[inline(always)]
+    fn all_finite_slices(&self, w: &[A], g: &[A], v: Option<&[A]>) -> bool {
+        let finite = |w, g, v| self.next(w, g, v).0.is_finite();
+        match v {
+            None => (w.iter().zip(g)).fold(true, |ok, (&w, &g)| ok & finite(w, g, A::zero())),
+            Some(v) => {
+                (w.iter().zip(g).zip(v)).fold(true, |ok, ((&w, &g), &v)| ok & finite(w, g, v))
+            }
+        }
+    }
+
+    /// Steps slices of one length: the parameter `w` from its gradient `g`,
+    /// and its velocity `v` if there is one (with momentum).
+    #[inline(always)]
+    fn slices(&self, w: &mut [A], g: &[A], v: Option<&mut [A]>) {
+        match v {
+            None => {
+                for (w, &g) in w.iter_mut().zip(g) {
+                    *w = self.next(*w, g, A::zero()).0;
+                }
+            }
+            Some(v) => {
+                for ((w, &g), v) in w.iter_mut().zip(g).zip(v) {
+                    (*w, *v) = self.next(*w, g, *v);
+                }
+            }
+        }
+    }
+
+    /// Steps one parameter and its velocity (with momentum): as slices when
+    /// all are in standard layout (with hardware fused multiply-adds where
+    /// the CPU has them, else through libm's `fma`), element by element
+    /// otherwise. Every path gives the same bits.
+    fn array(&self, p: &mut Param<'_, A>, velocity: Option<&mut ArrayD<A>>) {
+        let contiguous = velocity.as_ref().is_none_or(|v| v.is_standard_layout());
+        if let (true, Some(w), Some(g)) = (contiguous, p.value.as_slice_mut(), p.grad.as_slice()) {
+            let v = velocity.map(|v| v.as_slice_mut().expect("in standard layout"));
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                return unsafe { slices_fma(self, w, g, v) };
+            }
+            return self.slices(w, g, v);
+        }
+        let pairs = Zip::from(p.value.view_mut()).and(&p.grad);
+        match velocity {
+            None => pairs.for_each(|w, &g| *w = self.next(*w, g, A::zero()).0),
+            Some(v) => pairs
+                .and(v)
+                .for_each(|w, &g, v| (*w, *v) = self.next(*w, g, *v)),
+        }
     }
 
     /// Whether every element's new value (and velocity) would be finite:
@@ -83,23 +151,24 @@ impl Rule {
     /// A velocity that is not finite makes the parameter not finite too
     /// (`w − lr·v`: infinite, or NaN for `lr = 0`), so checking the
     /// parameter covers both.
-    fn all_finite(&self, p: &Param<'_>, velocity: Option<&ArrayD<f64>>) -> bool {
+    fn all_finite(&self, p: &Param<'_, A>, velocity: Option<&ArrayD<A>>) -> bool {
+        let v = match velocity {
+            None => Some(None),
+            Some(v) => v.as_slice().map(Some),
+        };
+        if let (Some(w), Some(g), Some(v)) = (p.value.as_slice(), p.grad.as_slice(), v) {
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                return unsafe { all_finite_fma(self, w, g, v) };
+            }
+            return self.all_finite_slices(w, g, v);
+        }
         let finite = |w, g, v| self.next(w, g, v).0.is_finite();
-        let slices = (p.value.as_slice(), p.grad.as_slice());
-        let pairs = || Zip::from(&p.value).and(&p.grad);
+        let pairs = Zip::from(&p.value).and(&p.grad);
         match velocity {
-            None => match slices {
-                (Some(w), Some(g)) => {
-                    (w.iter().zip(g)).fold(true, |ok, (&w, &g)| ok & finite(w, g, 0.0))
-                }
-                _ => pairs().fold(true, |ok, &w, &g| ok & finite(w, g, 0.0)),
-            },
-            Some(velocity) => match (slices, velocity.as_slice()) {
-                ((Some(w), Some(g)), Some(v)) => {
-                    (w.iter().zip(g).zip(v)).fold(true, |ok, ((&w, &g), &v)| ok & finite(w, g, v))
-                }
-                _ => (pairs().and(velocity)).fold(true, |ok, &w, &g, &v| ok & finite(w, g, v)),
-            },
+            None => pairs.fold(true, |ok, &w, &g| ok & finite(w, g, A::zero())),
+            Some(v) => (pairs.and(v)).fold(true, |ok, &w, &g, &v| ok & finite(w, g, v)),
         }
     }
 
@@ -107,8 +176,8 @@ impl Rule {
     /// finite: what [`all_finite`](Self::all_finite) found, located.
     fn first_non_finite(
         &self,
-        p: &Param<'_>,
-        velocity: Option<&ArrayD<f64>>,
+        p: &Param<'_, A>,
+        velocity: Option<&ArrayD<A>>,
     ) -> Option<NonFiniteAt> {
         let check = |index, w, g, v| NonFiniteAt::find(index, g, self.next(w, g, v).0, &[]);
         let elements = p.value.iter().zip(&p.grad).enumerate();
@@ -118,7 +187,7 @@ impl Rule {
             }
             None => elements
                 .into_iter()
-                .find_map(|(i, (&w, &g))| check(i, w, g, 0.0)),
+                .find_map(|(i, (&w, &g))| check(i, w, g, A::zero())),
         }
     }
 }
@@ -152,7 +221,7 @@ impl Sgd {
             momentum: 0.0,
             weight_decay: 0.0,
             non_finite: NonFinite::Refuse,
-            velocity: Vec::new(),
+            velocity: State::Empty,
         })
     }
 
@@ -292,24 +361,25 @@ impl Sgd {
     /// assert_eq!(dense.bias(), array![-0.25]);    // 0 − 0.25 · 1
     /// # Ok::<(), rectify::LayerError>(())
     /// ```
-    pub fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
+    pub fn step<A: Float, L: Layer<A> + ?Sized>(&mut self, layer: &mut L) -> Result<()> {
         let mut params = layer.params();
         check_grads(OPTIMIZER, &params)?;
         let has_momentum = self.momentum != 0.0;
-        let first = self.velocity.is_empty();
-        if has_momentum && !first {
-            check_state(OPTIMIZER, &self.velocity, &params)?;
-        }
+        // None without momentum, and before the first step with it.
+        let kept = match has_momentum {
+            true => self.velocity.checked(OPTIMIZER, &params)?,
+            false => None,
+        };
+        let first = kept.is_none();
         let rule = Rule {
-            lr: self.learning_rate,
-            momentum: self.momentum,
-            decay: self.weight_decay,
+            lr: A::round_from(self.learning_rate),
+            momentum: A::round_from(self.momentum),
+            decay: A::round_from(self.weight_decay),
             first,
         };
         if self.non_finite == NonFinite::Refuse {
             for (i, p) in params.iter().enumerate() {
-                // None without momentum, and before the first step with it.
-                let velocity = self.velocity.get(i);
+                let velocity = kept.and_then(|v| v.get(i));
                 if !rule.all_finite(p, velocity) {
                     let at = rule.first_non_finite(p, velocity);
                     return Err(NonFiniteAt::located(at).error(OPTIMIZER, i));
@@ -318,27 +388,46 @@ impl Sgd {
         }
         if !has_momentum {
             for p in &mut params {
-                Zip::from(p.value.view_mut())
-                    .and(&p.grad)
-                    .for_each(|w, &g| *w = rule.next(*w, g, 0.0).0);
+                rule.array(p, None);
             }
             return Ok(());
         }
         if first {
-            self.velocity = zeros_like(&params);
+            self.velocity = State::of(zeros_like(&params));
         }
-        for (p, v) in params.iter_mut().zip(&mut self.velocity) {
-            Zip::from(p.value.view_mut())
-                .and(&p.grad)
-                .and(v)
-                .for_each(|w, &g, v| (*w, *v) = rule.next(*w, g, *v));
+        let velocity = self.velocity.get_mut::<A>().expect("checked, or just made");
+        for (p, v) in params.iter_mut().zip(velocity) {
+            rule.array(p, Some(v));
         }
         Ok(())
     }
 }
 
-impl Optimizer for Sgd {
-    fn step(&mut self, layer: &mut dyn Layer) -> Result<()> {
+/// [`Rule::slices`] compiled for AVX2 and FMA: `mul_add` is one
+/// instruction and the loop runs several elements at a time.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn slices_fma<A: Float>(rule: &Rule<A>, w: &mut [A], g: &[A], v: Option<&mut [A]>) {
+    rule.slices(w, g, v);
+}
+
+/// [`Rule::all_finite_slices`] compiled for AVX2 and FMA.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn all_finite_fma<A: Float>(rule: &Rule<A>, w: &[A], g: &[A], v: Option<&[A]>) -> bool {
+    rule.all_finite_slices(w, g, v)
+}
+
+impl<A: Float> Optimizer<A> for Sgd {
+    fn step(&mut self, layer: &mut dyn Layer<A>) -> Result<()> {
         Sgd::step(self, layer)
     }
 }
@@ -400,6 +489,7 @@ mod tests {
         net.forward(&array![[1.0]]).unwrap();
         net.backward(&array![[0.5, -1.0]]).unwrap();
         sgd.step(&mut net).unwrap(); // v = g + 0.5·w = [1, 0] for W
+        net.forward(&array![[1.0]]).unwrap(); // a step makes the pass stale
         net.backward(&array![[0.5, -1.0]]).unwrap();
         sgd.step(&mut net).unwrap(); // v = 0.5·[1, 0] + [0.5, -1] + 0.5·[0.5, 2] = [1.25, 0]
         let dense: &DenseLayer = net.layer(0).unwrap();
@@ -510,7 +600,10 @@ mod tests {
             assert_eq!(dense.weights(), array![[1.0, 2.0]]);
             assert_eq!(dense.bias(), array![0.25, 0.5]);
             // The velocity still accumulates: 0.5·g + g.
-            assert_eq!(sgd.velocity[1], array![0.75, -1.5].into_dyn());
+            assert_eq!(
+                sgd.velocity.get::<f64>().unwrap()[1],
+                array![0.75, -1.5].into_dyn()
+            );
         }
         let (sgd, adam) = (Sgd::new(-1e-300), Adam::new(-1e-300));
         assert_eq!(
@@ -555,7 +648,7 @@ mod tests {
                 ));
                 assert_eq!(bits(&layer), bits(&untouched));
                 assert!(
-                    sgd.velocity.is_empty(),
+                    sgd.velocity == State::Empty,
                     "the first step's velocities are not kept"
                 );
             }
@@ -614,8 +707,8 @@ mod tests {
             assert!(w[0].is_nan());
             assert_eq!((w[1], w[2]), (f64::NEG_INFINITY, 2.5));
             if momentum != 0.0 {
-                assert!(sgd.velocity[0][0].is_nan());
-                assert_eq!(sgd.velocity[0][1], f64::INFINITY);
+                assert!(sgd.velocity.get::<f64>().unwrap()[0][0].is_nan());
+                assert_eq!(sgd.velocity.get::<f64>().unwrap()[0][1], f64::INFINITY);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The README's figures, as SVG files in `examples/figures/`:
+//! The README's figures, as SVG files in `figures/svg/`:
 //!
 //! - `family.svg`: f and f′ of every member of the family, with the value
 //!   each takes at its kinks, ReLU6's cap, RReLU's band of slopes and the
@@ -22,11 +22,11 @@
 //! cargo run --release --example figures
 //! ```
 
-#[path = "common/born_dead.rs"]
+#[path = "../../examples/common/born_dead.rs"]
 mod born_dead;
-#[path = "common/digits.rs"]
+#[path = "../../examples/common/digits.rs"]
 mod digits;
-#[path = "common/spirals.rs"]
+#[path = "../../examples/common/spirals.rs"]
 mod spirals;
 
 use digits::{argmax, evaluate, hidden_activity, train_epoch, Digits, Evaluation};
@@ -100,7 +100,7 @@ type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() -> Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/figures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("svg");
     std::fs::create_dir_all(&dir)?;
 
     let (x, labels) = spirals::spirals(&mut StdRng::seed_from_u64(SPIRALS_SEED))?;

@@ -1,4 +1,4 @@
-//! The committed figures of `examples/figures.rs` (in `examples/figures/`)
+//! The committed figures of `figures/examples/figures.rs` (in `figures/svg/`)
 //! are well-formed SVG with their titles, axis names, legends and series.
 //! CI reruns the example and checks that the files do not change.
 
@@ -7,9 +7,7 @@ use std::path::Path;
 
 /// The figure's SVG text.
 fn read(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/figures")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("svg").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
