@@ -10,7 +10,12 @@
 //! - `decision_regions.svg`: what the spiral networks learned, ReLU beside
 //!   Leaky ReLU;
 //! - `born_dead.svg`: the probability that a fresh deep, narrow ReLU
-//!   network is dead, by Monte Carlo against the closed form, He against RAI.
+//!   network is dead, by Monte Carlo against the closed form, He against RAI;
+//! - `gradient_flow.svg`: each Dense layer's gradient norm over the spirals
+//!   training, from `GradientFlow`, ReLU beside Leaky ReLU, and the share
+//!   of the first layer's gradient that is exactly zero;
+//! - `redo.svg`: dead fraction and accuracy of `examples/redo.rs`'s three
+//!   networks, plain ReLU, Leaky ReLU and ReLU with ReDo.
 //!
 //! Training is seeded and gives the same bits whatever the thread count,
 //! and the SVG holds only integer coordinates and strings formatted from
@@ -26,6 +31,10 @@
 mod born_dead;
 #[path = "../../examples/common/digits.rs"]
 mod digits;
+// Its summary methods are for `examples/redo.rs`'s table.
+#[allow(dead_code)]
+#[path = "../../examples/common/redo.rs"]
+mod redo;
 #[path = "../../examples/common/spirals.rs"]
 mod spirals;
 
@@ -38,12 +47,13 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use rectify::ndarray::{array, Array1, Array2, ArrayRef2};
-use rectify::rand::{rngs::StdRng, SeedableRng};
+use rectify::loss::softmax_cross_entropy;
+use rectify::ndarray::{array, Array1, Array2, ArrayRef2, Axis};
+use rectify::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use rectify::{
     clipped_relu, clipped_relu_grad, leaky_relu, leaky_relu_grad, relu, relu_grad, threshold,
-    threshold_grad, Adam, AtZero, Init, Layer, LeakyReluLayer, NonFinite, Optimizer, PReluLayer,
-    RReluLayer, ReluLayer, Sequential, Sgd,
+    threshold_grad, Adam, AtZero, GradStats, GradientFlow, Init, Layer, LayerFlow, LeakyReluLayer,
+    NonFinite, Optimizer, PReluLayer, RReluLayer, ReluLayer, Sequential, Sgd,
 };
 
 /// Okabe and Ito's palette for colour-blind readers: black, orange, sky
@@ -125,6 +135,13 @@ fn main() -> Result<()> {
     training_curves(&dir.join("spirals_training.svg"), &title, &runs)?;
     dead_units(&dir.join("dead_units.svg"), &runs[..2])?;
     decision_regions(&dir.join("decision_regions.svg"), &runs[..2], &x, &labels)?;
+    let flow = [
+        flow_run("ReLU", ReluLayer::new(), (&x, &labels))?,
+        flow_run(LEAKY, LeakyReluLayer::new(LEAKY_SLOPE)?, (&x, &labels))?,
+    ];
+    gradient_flow(&dir.join("gradient_flow.svg"), &flow)?;
+    let setup = redo::Setup::EXAMPLE;
+    redo_figure(&dir.join("redo.svg"), &redo::train(&setup)?, &setup)?;
 
     let (train, _) = Digits::load()?.split(DIGITS_TEST, DIGITS_SEED);
     let digits = |name: &'static str, activation: Box<dyn Layer>| -> Result<Run> {
@@ -882,6 +899,165 @@ fn born_dead_figure(path: &Path) -> Result<()> {
         .legend(line_mark(faint));
     legend(&mut he_chart, SeriesLabelPosition::LowerRight)?;
     legend(&mut rai_chart, SeriesLabelPosition::UpperLeft)?;
+    root.present()?;
+    Ok(())
+}
+
+// ---- Figure 6: gradient flow over training --------------------------------
+
+/// The Dense layers of a spirals network, by path, and their colours.
+const FLOW_LAYERS: [(&str, &str, RGBColor); 2] = [
+    ("0", "layer 0 (Dense 2 → 64)", GREEN_),
+    ("2", "layer 2 (Dense 64 → 3)", PURPLE),
+];
+
+/// A spirals network's [`GradientFlow`] at every SGD step.
+struct FlowRun {
+    name: &'static str,
+    /// For each step, each of [`FLOW_LAYERS`]' gradient.
+    steps: Vec<[GradStats; 2]>,
+}
+
+/// Trains a spirals network as [`spiral_run`] does (the same weights,
+/// batches and learning rate), measuring the gradient flow after every
+/// backward.
+fn flow_run(
+    name: &'static str,
+    activation: impl Layer + 'static,
+    (x, labels): Samples<'_>,
+) -> Result<FlowRun> {
+    let mut net = spirals::mlp(activation, SPIRALS_SEED);
+    let mut sgd = Sgd::new(SPIRALS_LEARNING_RATE)?.with_non_finite(NonFinite::Write);
+    let mut rng = StdRng::seed_from_u64(SPIRALS_SEED);
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    let mut steps = Vec::new();
+    for _ in 0..SPIRALS_EPOCHS {
+        order.shuffle(&mut rng);
+        for rows in order.chunks(SPIRALS_BATCH) {
+            let batch_labels: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
+            let logits = net.forward_owned(x.select(Axis(0), rows))?;
+            let (_, grad) = softmax_cross_entropy(&logits, &batch_labels)?;
+            net.backward_owned(grad)?;
+            let flow = GradientFlow::measure(&mut net);
+            let layer = |path| flow.layer(path).and_then(LayerFlow::gradient);
+            let gradients = FLOW_LAYERS.map(|(path, ..)| layer(path));
+            steps.push(gradients.map(|g| g.unwrap_or_default()));
+            sgd.step(&mut net)?;
+        }
+    }
+    Ok(FlowRun { name, steps })
+}
+
+/// The median of `values` (the lower middle one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() - 1) / 2]
+}
+
+/// Each Dense layer's gradient norm at every step (thin) and its median
+/// over each epoch (thick), one panel per run; below, the share of the
+/// first layer's gradient entries that are exactly zero.
+fn gradient_flow(path: &Path, runs: &[FlowRun]) -> Result<()> {
+    let title =
+        format!("Gradient flow on the spirals: SGD at learning rate {SPIRALS_LEARNING_RATE}");
+    let root = sheet(path, 900, &title)?;
+    let (top, bottom) = root.split_vertically(470);
+    let areas = top.split_evenly((1, runs.len()));
+    let per_epoch = runs[0].steps.len() / SPIRALS_EPOCHS;
+    let epochs = SPIRALS_EPOCHS as f64;
+    let logs = (runs.iter().flat_map(|r| &r.steps).flatten())
+        .filter(|g| g.norm > 0.0 && g.norm.is_finite())
+        .map(|g| g.norm.log10());
+    let (low, high) = logs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let y = low.floor()..high.ceil() + 1.0;
+    for (area, run) in areas.iter().zip(runs) {
+        let axes = ("epoch", "log₁₀ ‖gradient‖");
+        let mut chart = panel(area, run.name, 0.0..epochs, y.clone(), axes)?;
+        for (i, (_, label, colour)) in FLOW_LAYERS.into_iter().enumerate() {
+            let norm = |step: &[GradStats; 2]| step[i].norm;
+            let at = |step: usize| (step + 1) as f64 / per_epoch as f64;
+            // Steps where the gradient is exactly zero have no logarithm.
+            let every = (run.steps.iter().enumerate())
+                .filter(|(_, s)| norm(s) > 0.0)
+                .map(|(k, s)| (at(k), norm(s).log10()));
+            chart.draw_series(LineSeries::new(every, colour.mix(0.3).stroke_width(1)))?;
+            let medians = (run.steps.chunks(per_epoch).enumerate())
+                .map(|(e, epoch)| (e as f64 + 1.0, median(epoch.iter().map(norm).collect())))
+                .filter(|&(_, m)| m > 0.0)
+                .map(|(e, m)| (e, m.log10()));
+            let style = colour.stroke_width(3);
+            chart
+                .draw_series(LineSeries::new(medians, style))?
+                .label(label)
+                .legend(line_mark(style));
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    }
+    let caption = "layer 0's gradient entries exactly 0 (mean over each epoch's steps)";
+    let axes = ("epoch", "share of entries");
+    let mut chart = panel(&bottom, caption, 0.0..epochs, 0.0..1.0, axes)?;
+    for (run, colour) in runs.iter().zip(NETWORK_COLOURS) {
+        let zeros = (run.steps.chunks(per_epoch).enumerate()).map(|(e, epoch)| {
+            let sum: f64 = epoch.iter().map(|s| s[0].zero_fraction()).sum();
+            (e as f64 + 1.0, sum / epoch.len() as f64)
+        });
+        let style = colour.stroke_width(3);
+        chart
+            .draw_series(LineSeries::new(zeros, style))?
+            .label(run.name)
+            .legend(line_mark(style));
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    root.present()?;
+    Ok(())
+}
+
+// ---- Figure 7: ReDo ---------------------------------------------------------
+
+/// The networks of `examples/redo.rs`: dead fraction and accuracy at each
+/// checkpoint.
+fn redo_figure(path: &Path, series: &[redo::Series], setup: &redo::Setup) -> Result<()> {
+    let title = format!(
+        "ReDo on the spirals: 2 → {} → {}, SGD at learning rate {}",
+        redo::HIDDEN,
+        redo::CLASSES,
+        setup.learning_rate
+    );
+    let root = sheet(path, 700, &title)?;
+    let areas = root.split_evenly((2, 1));
+    let epochs = setup.epochs as f64;
+    let colours = [VERMILLION, BLUE_, BLACK_];
+    let panels: [(&str, &str, fn(&redo::Series) -> &[f64]); 2] = [
+        (
+            "dead units (pre-activation ≤ 0 on every point)",
+            "dead fraction",
+            |s| &s.dead,
+        ),
+        ("accuracy (training set)", "accuracy", |s| &s.accuracy),
+    ];
+    for (i, (area, (caption, axis, values))) in areas.iter().zip(panels).enumerate() {
+        let mut chart = panel(area, caption, 0.0..epochs, 0.0..1.0, ("epoch", axis))?;
+        for (s, colour) in series.iter().zip(colours) {
+            let points = (s.epochs.iter().zip(values(s))).map(|(&e, &v)| (e as f64, v));
+            let label = match s.recycled {
+                0 => s.name.to_string(),
+                n => format!(
+                    "{} every {} steps ({n} units recycled)",
+                    s.name, setup.redo_every
+                ),
+            };
+            let style = colour.stroke_width(3);
+            chart
+                .draw_series(LineSeries::new(points, style))?
+                .label(label)
+                .legend(line_mark(style));
+        }
+        if i == 0 {
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        }
+    }
     root.present()?;
     Ok(())
 }

@@ -199,3 +199,58 @@ fn born_dead_compares_he_and_rai_with_the_closed_form() {
     // bar (which marks its mean with a dot) and a dot; and 4 legend dots.
     assert_eq!(figure.count("circle", &[]), 2 * (20 * 3 * 2) + 4);
 }
+
+#[test]
+fn gradient_flow_shows_both_dense_layers_of_relu_and_leaky_relu() {
+    let figure = Figure::parse("gradient_flow.svg");
+    figure.has_texts(&[
+        "Gradient flow on the spirals: SGD at learning rate 4",
+        "ReLU",
+        "Leaky ReLU 0.01",
+        "layer 0 (Dense 2 → 64)",
+        "layer 2 (Dense 64 → 3)",
+        "log₁₀ ‖gradient‖",
+        "layer 0's gradient entries exactly 0 (mean over each epoch's steps)",
+        "share of entries",
+        "epoch",
+    ]);
+    // Per panel and layer, every step (thin) and each epoch's median
+    // (thick, and its legend mark): bluish green for layer 0, reddish
+    // purple for layer 2.
+    for colour in ["#009E73", "#CC79A7"] {
+        let thick = figure.count("polyline", &[("stroke", colour), ("stroke-width", "3")]);
+        assert_eq!(thick, 2 * 2, "{colour}");
+        let thin = figure.count("polyline", &[("stroke", colour), ("stroke-width", "1")]);
+        assert!(thin >= 2, "{colour}: {thin}");
+    }
+    // The zero share: one curve and a legend mark per network.
+    for (_, colour) in &NETWORKS[..2] {
+        let lines = figure.count("polyline", &[("stroke", colour), ("stroke-width", "3")]);
+        assert_eq!(lines, 2, "{colour}");
+    }
+}
+
+#[test]
+fn redo_shows_dead_fraction_and_accuracy_of_three_networks() {
+    let figure = Figure::parse("redo.svg");
+    figure.has_texts(&[
+        "ReDo on the spirals: 2 → 64 → 3, SGD at learning rate 4",
+        "dead units (pre-activation ≤ 0 on every point)",
+        "accuracy (training set)",
+        "dead fraction",
+        "accuracy",
+        "epoch",
+        "ReLU",
+        "Leaky ReLU",
+    ]);
+    let redo = figure
+        .texts
+        .iter()
+        .any(|t| t.starts_with("ReLU + ReDo every 100 steps (") && t.ends_with(" units recycled)"));
+    assert!(redo, "no legend entry for ReDo in {:?}", figure.texts);
+    // A curve per panel, and the legend's mark: vermillion, blue, black.
+    for colour in ["#D55E00", "#0072B2", "#000000"] {
+        let lines = figure.count("polyline", &[("stroke", colour), ("stroke-width", "3")]);
+        assert_eq!(lines, 3, "{colour}");
+    }
+}
