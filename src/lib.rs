@@ -109,6 +109,21 @@ pub mod guide {
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// The code blocks of `docs/semantics.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/semantics.md")]
+struct SemanticsDoctests;
+
+/// The code blocks of `docs/persistence.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/persistence.md")]
+struct PersistenceDoctests;
+
+/// The code blocks of `docs/studies.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/studies.md")]
+struct StudiesDoctests;
+
 /// The names most programs need: `use rectify::prelude::*;`.
 ///
 /// ```

@@ -1,7 +1,7 @@
 //! Property tests of every member of the family over random shapes
 //! (including empty ones), layouts and values that include ±0.0, ±inf, NaN,
 //! subnormals and the members' kinks, against a reference written from the
-//! semantics tables of the README. The properties are in
+//! semantics tables of docs/semantics.md. The properties are in
 //! `tests/common/props.rs`, which `properties_f32.rs` checks in f32.
 
 mod common {

@@ -475,7 +475,7 @@ mod tests {
     use super::super::AtZero;
     use crate::{Float, Layer, LeakyReluLayer, ReluLayer};
 
-    /// The semantics table of the README, hand-computed, with the awkward
+    /// The semantics table of docs/semantics.md, hand-computed, with the awkward
     /// values both inside a SIMD block (the first 64 elements) and in the
     /// scalar tail, through every entry point.
     #[test]

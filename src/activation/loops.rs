@@ -22,8 +22,8 @@ use crate::{Float, Result};
 /// A pass runs on AVX-512 only where it measured faster ([`Pass::WIDE`]):
 /// `f32` (16 lanes, and the compiler's AVX2 code for the `f32` mask word is
 /// slow) and drawn slopes (RReLU's hash, 32-bit lanes). Plain `f64` passes
-/// ran 10-30% slower with AVX-512 than with AVX2 on the Xeon measured (the
-/// README's Performance section), so they run on AVX2.
+/// ran 10-30% slower with AVX-512 than with AVX2 on the Xeon measured
+/// (docs/performance.md), so they run on AVX2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
     Baseline,

@@ -16,7 +16,7 @@ pub struct Input<A> {
     pub g: Array2<A>,
 }
 
-/// Where rectify differs from PyTorch on purpose (README, Semantics).
+/// Where rectify differs from PyTorch on purpose (docs/semantics.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Departure {
     /// PyTorch's y is -0.0; rectify's relu and clipped ReLU give +0.0.
@@ -213,7 +213,7 @@ impl<A: Token> Case<A> {
     }
 
     /// The output and input gradient rectify must give: PyTorch's, with the
-    /// departures of the README applied where the fixture marks them.
+    /// departures of docs/semantics.md applied where the fixture marks them.
     pub fn expected(&self, input: &Input<A>) -> (Array2<A>, Array2<A>) {
         let (mut y, mut dx) = (self.y.clone(), self.dx.clone());
         for &(kind, r, c) in &self.departures {
@@ -259,8 +259,8 @@ impl<A: Token> Scalar<A> {
     }
 }
 
-/// Checks that a marked departure is one the README states, and replaces a
-/// -0.0 output by +0.0.
+/// Checks that a marked departure is one docs/semantics.md states, and
+/// replaces a -0.0 output by +0.0.
 fn apply_departure<A: Token>(case: &str, layer: &str, kind: Departure, x: A, y: &mut A) {
     match kind {
         Departure::NegZero => {

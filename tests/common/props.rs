@@ -1,6 +1,6 @@
 //! The properties that `properties.rs` checks in f64 and
 //! `properties_f32.rs` in f32: random arrays viewed in three layouts,
-//! references written from the semantics tables of the README and computed
+//! references written from the semantics tables of docs/semantics.md and computed
 //! element by element in the element type (hyperparameters rounded to it,
 //! products in it, as PyTorch computes), and the check of every entry point
 //! of a layer against a reference, bit for bit.
