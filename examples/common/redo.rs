@@ -3,7 +3,7 @@
 //! `examples/redo.rs` and `tests/redo.rs`, and meant for the figures.
 
 #[path = "spirals.rs"]
-mod spirals;
+pub mod spirals;
 
 use std::error::Error;
 

@@ -35,10 +35,9 @@ mod digits;
 #[allow(dead_code)]
 #[path = "../../examples/common/redo.rs"]
 mod redo;
-#[path = "../../examples/common/spirals.rs"]
-mod spirals;
 
 use digits::{argmax, evaluate, hidden_activity, train_epoch, Digits, Evaluation};
+use redo::spirals;
 use std::error::Error;
 use std::ops::Range;
 use std::path::Path;
@@ -1029,7 +1028,9 @@ fn redo_figure(path: &Path, series: &[redo::Series], setup: &redo::Setup) -> Res
     let areas = root.split_evenly((2, 1));
     let epochs = setup.epochs as f64;
     let colours = [VERMILLION, BLUE_, BLACK_];
-    let panels: [(&str, &str, fn(&redo::Series) -> &[f64]); 2] = [
+    // (caption, axis label, the series' values)
+    type Panel = (&'static str, &'static str, fn(&redo::Series) -> &[f64]);
+    let panels: [Panel; 2] = [
         (
             "dead units (pre-activation ≤ 0 on every point)",
             "dead fraction",
