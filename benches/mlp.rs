@@ -31,28 +31,13 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
-use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-use ndarray_rand::rand_distr::Uniform;
-use ndarray_rand::RandomExt;
 use rectify::loss::softmax_cross_entropy;
 use rectify::ndarray::Array2;
-use rectify::{DenseLayer, Float, Layer, ReluLayer, Sequential, Sgd};
+use rectify::{DenseLayer, Float, Layer, Sgd};
 
 mod common;
 use common::gemm::gemm_into;
-
-/// (name, layer widths, batch).
-const MLPS: [(&str, [usize; 4], usize); 3] = [
-    ("784-256-256-10_b128", [784, 256, 256, 10], 128),
-    ("784-1024-1024-10_b256", [784, 1024, 1024, 10], 256),
-    ("64-64-64-10_b32", [64, 64, 64, 10], 32),
-];
-
-fn random<A: Float>(shape: (usize, usize), seed: u64) -> Array2<A> {
-    let uniform = Uniform::new(-1.0, 1.0).expect("valid range");
-    let x = Array2::random_using(shape, uniform, &mut StdRng::seed_from_u64(seed));
-    x.mapv(|v: f64| A::from(v).expect("in range"))
-}
+use common::mlp::{mlp, random, MLPS};
 
 fn group<'a>(
     c: &'a mut Criterion,
@@ -124,19 +109,6 @@ fn dense_layer(c: &mut Criterion) {
             g.finish();
         }
     }
-}
-
-/// The MLP of `widths`: Dense and ReLU, the last Dense without.
-fn mlp<A: Float>(widths: [usize; 4]) -> Sequential<A> {
-    let mut rng = StdRng::seed_from_u64(7);
-    let mut net = Sequential::new();
-    for (i, pair) in widths.windows(2).enumerate() {
-        net.push(DenseLayer::new(pair[0], pair[1], &mut rng));
-        if i + 2 < widths.len() {
-            net.push(ReluLayer::new());
-        }
-    }
-    net
 }
 
 fn mlp_step(c: &mut Criterion) {

@@ -1,11 +1,20 @@
-//! The bare-GEMM baseline of the benches: `gemm` called on one thread, as
-//! rectify calls it.
+//! The bare-GEMM baseline of the benches: `gemm` called as rectify calls it.
 
 use rectify::ndarray::{Array2, ArrayRef2};
 use rectify::Float;
 
 /// `dst = lhs·rhs` by `gemm` on one thread.
 pub fn gemm_into<A: Float>(dst: &mut Array2<A>, lhs: &ArrayRef2<A>, rhs: &ArrayRef2<A>) {
+    gemm_par_into(dst, lhs, rhs, gemm::Parallelism::None)
+}
+
+/// `dst = lhs·rhs` by `gemm` with `par`'s threads.
+pub fn gemm_par_into<A: Float>(
+    dst: &mut Array2<A>,
+    lhs: &ArrayRef2<A>,
+    rhs: &ArrayRef2<A>,
+    par: gemm::Parallelism,
+) {
     let (m, k, n) = (lhs.nrows(), lhs.ncols(), rhs.ncols());
     assert_eq!((dst.dim(), rhs.nrows()), ((m, n), k));
     let d = [dst.strides()[0], dst.strides()[1]];
@@ -32,7 +41,7 @@ pub fn gemm_into<A: Float>(dst: &mut Array2<A>, lhs: &ArrayRef2<A>, rhs: &ArrayR
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            par,
         )
     }
 }

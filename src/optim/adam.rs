@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, Zip};
 
-use super::{check_grads, zeros_like, NonFinite, NonFiniteAt, Optimizer, State};
+use super::{check_grads, pieces, zeros_like, NonFinite, NonFiniteAt, Optimizer, State};
 use crate::validate::hyper;
 #[cfg(doc)]
 use crate::LayerError;
@@ -508,12 +508,8 @@ impl<A: Float> Update<A> {
     fn all_finite(&self, p: &Param<'_, A>, m: &ArrayD<A>, v: &ArrayD<A>) -> bool {
         let slices = (p.value.as_slice(), p.grad.as_slice());
         if let ((Some(w), Some(g)), Some(m), Some(v)) = (slices, m.as_slice(), v.as_slice()) {
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { all_finite_fma(self, w, g, m, v) };
-            }
-            return self.all_finite_slices(w, g, m, v);
+            let pass = |(w, g, m, v)| self.all_finite_best(w, g, m, v);
+            return pieces::run((w, g, m, v), &pass, |a, b| a & b);
         }
         (Zip::from(&p.value).and(&p.grad).and(m).and(v))
             .fold(true, |ok, &w, &g, &m, &v| ok & self.finite(w, g, m, v))
@@ -544,20 +540,38 @@ impl<A: Float> Update<A> {
         }
     }
 
+    /// [`slices`](Self::slices), with hardware fused multiply-adds where the
+    /// CPU has them, else through libm's `fma`: the same bits.
+    fn slices_best(&self, w: &mut [A], g: &[A], m: &mut [A], v: &mut [A]) {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { slices_fma(self, w, g, m, v) };
+        }
+        self.slices(w, g, m, v)
+    }
+
+    /// [`all_finite_slices`](Self::all_finite_slices), with hardware fused
+    /// multiply-adds where the CPU has them.
+    fn all_finite_best(&self, w: &[A], g: &[A], m: &[A], v: &[A]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { all_finite_fma(self, w, g, m, v) };
+        }
+        self.all_finite_slices(w, g, m, v)
+    }
+
     /// Updates one parameter and its moments, all of one shape: as slices
-    /// when all four are in standard layout (with hardware fused
-    /// multiply-adds where the CPU has them, else through libm's `fma`),
-    /// element by element otherwise. Every path gives the same bits.
+    /// when all four are in standard layout (long ones in pieces on several
+    /// threads, see `pieces.rs`), element by element otherwise. Every path
+    /// gives the same bits.
     fn array(&self, p: &mut Param<'_, A>, m: &mut ArrayD<A>, v: &mut ArrayD<A>) {
         let slices = (p.value.as_slice_mut(), p.grad.as_slice());
         if let ((Some(w), Some(g)), Some(m), Some(v)) = (slices, m.as_slice_mut(), v.as_slice_mut())
         {
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { slices_fma(self, w, g, m, v) };
-            }
-            return self.slices(w, g, m, v);
+            let pass = |(w, g, m, v)| self.slices_best(w, g, m, v);
+            return pieces::run((w, g, m, v), &pass, |(), ()| ());
         }
         Zip::from(p.value.view_mut())
             .and(&p.grad)
@@ -1022,6 +1036,22 @@ mod tests {
             [w, m, v].map(|a| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
         };
         let plain = run(&|w, m, v| update.slices(w, &g, m, v));
+        // In standard layout: 37 elements, cut into pieces in the tests.
+        let contiguous = run(&|w, m, v| {
+            let dyn_array = |x: &[f64]| Array1::from(x.to_vec()).into_dyn();
+            let (mut wa, grad, mut ma, mut va) =
+                (dyn_array(w), dyn_array(&g), dyn_array(m), dyn_array(v));
+            let mut param = Param {
+                value: wa.view_mut(),
+                grad: grad.view(),
+            };
+            assert!(update.all_finite(&param, &ma, &va));
+            update.array(&mut param, &mut ma, &mut va);
+            w.copy_from_slice(wa.as_slice().unwrap());
+            m.copy_from_slice(ma.as_slice().unwrap());
+            v.copy_from_slice(va.as_slice().unwrap());
+        });
+        assert_eq!(contiguous, plain);
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA.

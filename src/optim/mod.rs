@@ -6,6 +6,7 @@
 //! layer (or one [`Sequential`](crate::Sequential)).
 
 mod adam;
+mod pieces;
 mod sgd;
 
 pub use adam::Adam;

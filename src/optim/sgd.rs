@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, Zip};
 
-use super::{check_grads, zeros_like, NonFinite, NonFiniteAt, Optimizer, State};
+use super::{check_grads, pieces, zeros_like, NonFinite, NonFiniteAt, Optimizer, State};
 use crate::validate::hyper;
 #[cfg(doc)]
 use crate::{Adam, LayerError};
@@ -120,20 +120,41 @@ impl<A: Float> Rule<A> {
         }
     }
 
+    /// [`slices`](Self::slices), with hardware fused multiply-adds where the
+    /// CPU has them, else through libm's `fma`: the same bits.
+    fn slices_best(&self, w: &mut [A], g: &[A], v: Option<&mut [A]>) {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { slices_fma(self, w, g, v) };
+        }
+        self.slices(w, g, v)
+    }
+
+    /// [`all_finite_slices`](Self::all_finite_slices), with hardware fused
+    /// multiply-adds where the CPU has them.
+    fn all_finite_best(&self, w: &[A], g: &[A], v: Option<&[A]>) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { all_finite_fma(self, w, g, v) };
+        }
+        self.all_finite_slices(w, g, v)
+    }
+
     /// Steps one parameter and its velocity (with momentum): as slices when
-    /// all are in standard layout (with hardware fused multiply-adds where
-    /// the CPU has them, else through libm's `fma`), element by element
-    /// otherwise. Every path gives the same bits.
+    /// all are in standard layout (a long one in pieces on several threads,
+    /// see `pieces.rs`), element by element otherwise. Every path gives the
+    /// same bits.
     fn array(&self, p: &mut Param<'_, A>, velocity: Option<&mut ArrayD<A>>) {
         let contiguous = velocity.as_ref().is_none_or(|v| v.is_standard_layout());
         if let (true, Some(w), Some(g)) = (contiguous, p.value.as_slice_mut(), p.grad.as_slice()) {
             let v = velocity.map(|v| v.as_slice_mut().expect("in standard layout"));
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { slices_fma(self, w, g, v) };
-            }
-            return self.slices(w, g, v);
+            return pieces::run(
+                (w, g, v),
+                &|(w, g, v)| self.slices_best(w, g, v),
+                |(), ()| (),
+            );
         }
         let pairs = Zip::from(p.value.view_mut()).and(&p.grad);
         match velocity {
@@ -157,12 +178,8 @@ impl<A: Float> Rule<A> {
             Some(v) => v.as_slice().map(Some),
         };
         if let (Some(w), Some(g), Some(v)) = (p.value.as_slice(), p.grad.as_slice(), v) {
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { all_finite_fma(self, w, g, v) };
-            }
-            return self.all_finite_slices(w, g, v);
+            let pass = |(w, g, v)| self.all_finite_best(w, g, v);
+            return pieces::run((w, g, v), &pass, |a, b| a & b);
         }
         let finite = |w, g, v| self.next(w, g, v).0.is_finite();
         let pairs = Zip::from(&p.value).and(&p.grad);
@@ -736,6 +753,43 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_long_parameter_steps_in_pieces_as_element_by_element() {
+        // 1001 elements in standard layout (cut into pieces in the tests)
+        // and the same values column-major (stepped element by element).
+        let values = |seed: f64| {
+            Array2::from_shape_fn((7, 143), |(i, j)| {
+                (seed * (i * 143 + j + 1) as f64).sin() * 10f64.powi((j % 7) as i32 - 3)
+            })
+        };
+        let (value, grad) = (values(1.0), values(2.0));
+        let column_major = |a: &Array2<f64>| {
+            let mut transposed = Array2::zeros((a.ncols(), a.nrows()));
+            transposed.assign(&a.t());
+            transposed.reversed_axes().into_dyn()
+        };
+        let mut pieces = Tensors(vec![(value.clone().into_dyn(), grad.clone().into_dyn())]);
+        let mut zipped = Tensors(vec![(column_major(&value), column_major(&grad))]);
+        assert!(zipped.0[0].0.as_slice().is_none());
+        let mut sgd = [0, 1].map(|_| Sgd::new(0.3).unwrap().with_momentum(0.9).unwrap());
+        for _ in 0..3 {
+            sgd[0].step(&mut pieces).unwrap();
+            sgd[1].step(&mut zipped).unwrap();
+        }
+        let (a, b) = (&pieces.0[0].0, &zipped.0[0].0);
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+
+        // An infinite gradient far from the first piece.
+        pieces.0[0].1[[6, 100]] = f64::INFINITY;
+        let before = bits(&pieces);
+        let err = sgd[0].step(&mut pieces).unwrap_err();
+        assert!(
+            matches!(err, LayerError::NonFiniteUpdate { index: 958, .. }),
+            "{err}"
+        );
+        assert_eq!(bits(&pieces), before);
     }
 
     #[test]
