@@ -116,7 +116,7 @@ fn mlp_step(c: &mut Criterion) {
     mlp_step_of::<f32>(c, "mlp_step_f32");
 }
 
-/// The step of each MLP in `A`, against its nine bare products, in group
+/// The step of each MLP in `A`, against its eight bare products, in group
 /// `group_name`.
 fn mlp_step_of<A: Float>(c: &mut Criterion, group_name: &str) {
     for (name, widths, batch) in MLPS {
