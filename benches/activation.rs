@@ -23,7 +23,10 @@
 //!   `backward_owned`, inputs refilled outside the timed region; alone
 //!   (every member) and inside a `Sequential` (`seq_relu`, `seq_leaky`).
 //!   `step_f32` the same in `f32`, and ReLU's step on the same bytes as a
-//!   4-D `(rows, cols / 16, 4, 4)` array (`relu_4d`).
+//!   4-D `(rows, cols / 16, 4, 4)` array (`relu_4d`). Besides `copy`, both
+//!   have `copy_refilled`: the same copy with its two arrays refilled as a
+//!   step's are, so that the caches hold what they hold for a step (at
+//!   1024x4096, four arrays of 16 or 32 MB between the refill and the pass).
 //! - `dense_step`: the same step through a `Sequential` of Dense(n → n) and
 //!   ReLU, against the Dense alone and its three bare GEMMs (`gemm`), at the
 //!   two smaller shapes.
@@ -124,6 +127,21 @@ fn copy<A: Float>(g: &mut BenchmarkGroup<'_, WallTime>, x: &Array2<A>) {
                 .expect("standard layout")
                 .copy_from_slice(black_box(src))
         })
+    });
+}
+
+/// `copy_from_slice` of `x` into a second array, after both were refilled
+/// from `x` and `grad` outside the timed region, as a step's arrays are.
+fn copy_refilled<A: Float>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    shape: (usize, usize),
+    x: &Array2<A>,
+    grad: &Array2<A>,
+) {
+    refilled(g, "copy_refilled", shape, [x, grad], |[a, mut d]| {
+        let src = a.as_slice().expect("standard layout");
+        d.as_slice_mut().expect("standard layout").copy_from_slice(src);
+        [a, d]
     });
 }
 
@@ -232,6 +250,7 @@ fn step(c: &mut Criterion) {
         let grad = random::<f64>(shape, 2);
         let mut g = group::<f64>(c, "step", shape);
         copy(&mut g, &x);
+        copy_refilled(&mut g, shape, &x, &grad);
         family_steps(&mut g, shape, &x, &grad);
         // The same step with the activation inside a `Sequential`, which
         // passes the arrays by value.
@@ -260,6 +279,7 @@ fn step_f32(c: &mut Criterion) {
         let grad = random::<f32>(shape, 2);
         let mut g = group::<f32>(c, "step_f32", shape);
         copy(&mut g, &x);
+        copy_refilled(&mut g, shape, &x, &grad);
         family_steps(&mut g, shape, &x, &grad);
         let four = |a: &Array2<f32>| {
             let dim = (shape.0, shape.1 / 16, 4, 4);
