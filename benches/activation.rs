@@ -140,7 +140,9 @@ fn copy_refilled<A: Float>(
 ) {
     refilled(g, "copy_refilled", shape, [x, grad], |[a, mut d]| {
         let src = a.as_slice().expect("standard layout");
-        d.as_slice_mut().expect("standard layout").copy_from_slice(src);
+        d.as_slice_mut()
+            .expect("standard layout")
+            .copy_from_slice(src);
         [a, d]
     });
 }
