@@ -37,7 +37,7 @@ use rectify::{DenseLayer, Float, Layer, Sgd};
 
 mod common;
 use common::gemm::gemm_into;
-use common::mlp::{mlp, random, MLPS};
+use common::mlp::{mlp, random, Products, MLPS};
 
 fn group<'a>(
     c: &'a mut Criterion,
@@ -128,30 +128,9 @@ fn mlp_step_of<A: Float>(c: &mut Criterion, group_name: &str) {
         let mut g = group(c, group_name, multiply_adds);
 
         // The same eight products, on arrays of the step's shapes.
-        let mut layers: Vec<_> = widths
-            .windows(2)
-            .enumerate()
-            .map(|(i, p)| {
-                let w = random::<A>((p[0], p[1]), 21 + i as u64);
-                let (input, grad) = (random((batch, p[0]), 2), random((batch, p[1]), 3));
-                let outputs = [
-                    Array2::zeros((batch, p[1])),
-                    Array2::zeros((p[0], p[1])),
-                    Array2::zeros((batch, p[0])),
-                ];
-                (w, input, grad, outputs)
-            })
-            .collect();
+        let mut products = Products::<A>::new(widths, batch, 1);
         g.bench_function(BenchmarkId::new("gemms", name), |b| {
-            b.iter(|| {
-                for (i, (w, input, grad, [y, dw, dx])) in layers.iter_mut().enumerate() {
-                    gemm_into(y, black_box(&*input), w);
-                    gemm_into(dw, &input.t(), black_box(&*grad));
-                    if i > 0 {
-                        gemm_into(dx, black_box(&*grad), &w.t());
-                    }
-                }
-            })
+            b.iter(|| products.run())
         });
 
         let mut net = mlp::<A>(widths);

@@ -31,23 +31,16 @@ use std::marker::PhantomData;
 use std::sync::Barrier;
 use std::time::Instant;
 
-use gemm::Parallelism;
 use pulp::{Arch, Simd, WithSimd};
 use rectify::loss::softmax_cross_entropy;
-use rectify::ndarray::Array2;
 use rectify::{Float, Layer, Sgd};
 
 mod common;
-use common::gemm::gemm_par_into;
-use common::mlp::{mlp, random, MLPS};
+use common::mlp::{mlp, random, Products, MLPS};
 
 /// Independent FMA chains per thread: enough to cover the FMA latency on
 /// both FMA ports of the CPUs seen so far (4 cycles × 2 ports, plus slack).
 const CHAINS: usize = 12;
-
-/// The multiply-adds from which rectify runs a product on several threads
-/// (`PARALLEL_MIN_WORK` in `src/matmul.rs`).
-const PARALLEL_MIN_WORK: usize = 1 << 23;
 
 /// `iterations` rounds of [`CHAINS`] FMAs on one thread, in `A`.
 struct Chains<A> {
@@ -159,35 +152,10 @@ fn median(seconds: f64, mut f: impl FnMut() -> f64) -> f64 {
 /// MLP of `widths` on `batch` rows, and of rectify's step, in `A`, on the
 /// current rayon pool.
 fn gemms_and_step<A: Float>(widths: [usize; 4], batch: usize, seconds: f64) -> (f64, f64) {
-    let threads = rayon::current_num_threads();
-    let mut layers: Vec<_> = widths
-        .windows(2)
-        .enumerate()
-        .map(|(i, p)| {
-            let w = random::<A>((p[0], p[1]), 21 + i as u64);
-            let (input, grad) = (random((batch, p[0]), 2), random((batch, p[1]), 3));
-            let outputs = [
-                Array2::zeros((batch, p[1])),
-                Array2::zeros((p[0], p[1])),
-                Array2::zeros((batch, p[0])),
-            ];
-            let par = if threads > 1 && batch * p[0] * p[1] >= PARALLEL_MIN_WORK {
-                Parallelism::Rayon(threads)
-            } else {
-                Parallelism::None
-            };
-            (w, input, grad, outputs, par)
-        })
-        .collect();
+    let mut products = Products::<A>::new(widths, batch, rayon::current_num_threads());
     let gemms = median(seconds, || {
         let start = Instant::now();
-        for (i, (w, input, grad, [y, dw, dx], par)) in layers.iter_mut().enumerate() {
-            gemm_par_into(y, black_box(&*input), w, *par);
-            gemm_par_into(dw, &input.t(), black_box(&*grad), *par);
-            if i > 0 {
-                gemm_par_into(dx, black_box(&*grad), &w.t(), *par);
-            }
-        }
+        products.run();
         start.elapsed().as_secs_f64()
     });
 
