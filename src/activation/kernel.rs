@@ -263,9 +263,6 @@ pub(super) trait Io<A> {
 
 /// A pass over one block at a time.
 pub(super) trait Pass<A>: Send {
-    /// Whether the pass runs faster on AVX-512 than on AVX2, where the CPU
-    /// has both (see `loops::Isa`).
-    const WIDE: bool;
     /// Runs block `k`: every element of `io`, at most [`WORD`], each loaded
     /// once and stored once.
     fn block(&mut self, k: usize, io: &mut impl Io<A>);
@@ -288,8 +285,6 @@ pub(super) struct Forward<'a, R, S, T> {
 }
 
 impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Forward<'_, R, S, T> {
-    const WIDE: bool = A::NARROW || S::DRAWN;
-
     #[inline(always)]
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
         match self.zero {
@@ -374,8 +369,6 @@ pub(super) struct Predict<R, S> {
 }
 
 impl<A: Float, R: Rule<A>, S: Slopes<A>> Pass<A> for Predict<R, S> {
-    const WIDE: bool = A::NARROW || S::DRAWN;
-
     #[inline(always)]
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
         self.slopes.begin(k);
@@ -408,8 +401,6 @@ pub(super) struct Backward<'a, R, S, T> {
 }
 
 impl<A: Float, R: Rule<A>, S: Slopes<A>, T: Tap<A>> Pass<A> for Backward<'_, R, S, T> {
-    const WIDE: bool = A::NARROW || S::DRAWN;
-
     #[inline(always)]
     fn block(&mut self, k: usize, io: &mut impl Io<A>) {
         self.slopes.begin(k);

@@ -4,6 +4,7 @@
 //! arrays with the `rayon` feature; and [`Output`], where a pass writes.
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::{compiler_fence, Ordering};
 
 use ndarray::{Array, ArrayRef, Dimension};
 
@@ -19,11 +20,7 @@ use crate::{Float, Result};
 /// compares directly with AVX-512). The baseline (SSE2 on x86_64) is the
 /// portable path, and every path gives the same bits.
 ///
-/// A pass runs on AVX-512 only where it measured faster ([`Pass::WIDE`]):
-/// `f32` (16 lanes, and the compiler's AVX2 code for the `f32` mask word is
-/// slow) and drawn slopes (RReLU's hash, 32-bit lanes). Plain `f64` passes
-/// ran 10-30% slower with AVX-512 than with AVX2 on the Xeon measured
-/// (docs/performance.md), so they run on AVX2.
+/// Every pass runs on the widest set the CPU has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
     Baseline,
@@ -60,13 +57,12 @@ impl Isa {
         all
     }
 
-    /// The instruction set a pass runs on: AVX-512 if the CPU has it and
-    /// `wide` (the pass gains from it), else AVX2 if the CPU has it, else the
-    /// baseline.
-    fn best(wide: bool) -> Isa {
+    /// The instruction set the passes run on: AVX-512 if the CPU has it,
+    /// else AVX2 if the CPU has it, else the baseline.
+    fn best() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if wide && has_avx512() {
+            if has_avx512() {
                 return Isa::Avx512;
             }
             if is_x86_feature_detected!("avx2") {
@@ -79,7 +75,7 @@ impl Isa {
     /// Runs `pass` over `data` in place.
     pub(super) fn in_place<A: Float, P: Pass<A>>(self, pass: &mut P, data: &mut [A]) {
         match self {
-            Isa::Baseline => blocks_in_place(pass, data),
+            Isa::Baseline => blocks_in_place::<A, P, false>(pass, data),
             // SAFETY: `available` and `best` return these only on CPUs with
             // the features the functions are compiled for.
             #[cfg(target_arch = "x86_64")]
@@ -116,7 +112,7 @@ impl Isa {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn in_place_avx2<A: Float, P: Pass<A>>(pass: &mut P, data: &mut [A]) {
-    blocks_in_place(pass, data);
+    blocks_in_place::<A, P, false>(pass, data);
 }
 
 /// [`blocks_copied`] compiled for AVX2.
@@ -138,7 +134,7 @@ unsafe fn copied_avx2<A: Float, P: Pass<A>>(pass: &mut P, src: &[A], dst: &mut [
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn in_place_avx512<A: Float, P: Pass<A>>(pass: &mut P, data: &mut [A]) {
-    blocks_in_place(pass, data);
+    blocks_in_place::<A, P, true>(pass, data);
 }
 
 /// [`blocks_copied`] compiled for AVX-512.
@@ -155,13 +151,29 @@ unsafe fn copied_avx512<A: Float, P: Pass<A>>(pass: &mut P, src: &[A], dst: &mut
 /// Runs `pass` over `data` in place, block by block: whole blocks as
 /// fixed-size arrays (so that each compiles to straight vector code), then
 /// the tail.
+///
+/// With `REREAD`, a whole block is read into registers before anything is
+/// written back, with a compiler fence (which emits no instruction) between
+/// the reads and the writes. Without it, LLVM turns a rule that keeps some
+/// values and replaces the others (ReLU's `if x > 0 { x } else { 0 }`)
+/// into masked stores of the replaced values only (its
+/// `store(select(m, x, load p), p)` fold), which ran slower than full stores
+/// on AVX-512 (docs/performance.md). On AVX2 the 64 `f64` values of a block
+/// fill all 16 registers, and the fence cost more than it saved; the
+/// baseline has no masked stores.
 #[inline(always)]
-fn blocks_in_place<A: Float, P: Pass<A>>(pass: &mut P, data: &mut [A]) {
+fn blocks_in_place<A: Float, P: Pass<A>, const REREAD: bool>(pass: &mut P, data: &mut [A]) {
     let mut blocks = data.chunks_exact_mut(WORD);
     let mut k = 0;
     for block in &mut blocks {
         let block: &mut [A; WORD] = block.try_into().expect("a whole block");
-        pass.block(k, &mut InPlace(block));
+        if REREAD {
+            let src = *block;
+            compiler_fence(Ordering::SeqCst);
+            pass.block(k, &mut Reread { src, dst: block });
+        } else {
+            pass.block(k, &mut InPlace(block));
+        }
         k += 1;
     }
     let tail = blocks.into_remainder();
@@ -210,6 +222,30 @@ impl<A: Copy, B: AsRef<[A]> + AsMut<[A]>> Io<A> for InPlace<B> {
     }
 }
 
+/// A whole block rewritten in place from `src`, the copy of `dst` read
+/// before the fence in [`blocks_in_place`].
+struct Reread<'a, A> {
+    src: [A; WORD],
+    dst: &'a mut [A; WORD],
+}
+
+impl<A: Copy> Io<A> for Reread<'_, A> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        WORD
+    }
+
+    #[inline(always)]
+    fn load(&self, i: usize) -> A {
+        self.src[i]
+    }
+
+    #[inline(always)]
+    fn store(&mut self, i: usize, y: A) {
+        self.dst[i] = y;
+    }
+}
+
 /// A block read from `src` and written to `dst`, of the same length.
 struct Copied<S, D> {
     src: S,
@@ -239,7 +275,7 @@ impl<A: Copy, S: AsRef<[A]>, D: AsMut<[MaybeUninit<A>]>> Io<A> for Copied<S, D> 
 /// two threads ran it 0.85-1.2x as fast as one (no consistent gain) from
 /// 2^20 to 2^24 elements.
 pub(super) fn in_place<A: Float, P: Pass<A>>(mut pass: P, data: &mut [A]) {
-    Isa::best(P::WIDE).in_place(&mut pass, data);
+    Isa::best().in_place(&mut pass, data);
 }
 
 /// Runs `pass` over `src` into `out`, an empty buffer with room for it,
@@ -272,7 +308,7 @@ fn copy_into<A: Float, P: Pass<A>>(mut pass: P, src: &[A], dst: &mut [MaybeUnini
             Err(whole) => pass = whole,
         }
     }
-    Isa::best(P::WIDE).copied(&mut pass, src, dst);
+    Isa::best().copied(&mut pass, src, dst);
 }
 
 /// Elements from which [`copy_into`] splits its work between threads.
