@@ -51,9 +51,6 @@ pub(crate) fn derivative<A: Float, R: Rule<A>>(rule: R, x: A, slope: A) -> A {
 
 /// Where each element's slope comes from.
 pub trait Slopes<A>: Copy + Send + Sync {
-    /// Whether the slopes are computed per element (and gain from AVX-512's
-    /// integer lanes).
-    const DRAWN: bool = false;
     /// Starts block `k`.
     #[inline(always)]
     fn begin(&mut self, _k: usize) {}
@@ -202,8 +199,6 @@ pub(crate) fn hash32(mut x: u32) -> u32 {
 }
 
 impl<A: Float> Slopes<A> for Drawn {
-    const DRAWN: bool = true;
-
     #[inline(always)]
     fn begin(&mut self, k: usize) {
         self.seed = mix64(self.key ^ mix64((self.first + k) as u64)) as u32;
